@@ -1,0 +1,16 @@
+"""lstmkit: LSTM networks for PyTorch, every variant as a drop-in for ``torch.nn.LSTM``.
+
+>>> import torch, lstmkit
+>>> lstm = lstmkit.LSTM(1, 50, activation="relu", batch_first=True)
+>>> out, (h, c) = lstm(torch.randn(10, 100, 1))
+>>> out.shape
+torch.Size([10, 100, 50])
+"""
+
+from .kernels import BACKENDS, Gates, LSTMConfig, select_backend
+from .nn import LSTM, LSTMCell
+from . import convert
+
+__version__ = "0.1.0"
+
+__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "convert", "select_backend", "__version__"]

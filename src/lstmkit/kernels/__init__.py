@@ -1,0 +1,17 @@
+"""Kernels: the reference math, the backends that run it, and the registry that picks one.
+
+Nothing here knows about ``torch.nn.Module``; :mod:`lstmkit.nn` builds the layers on top.
+"""
+
+from .config import LSTMConfig
+from .functional import ACTIVATIONS, DirectionWeights, Gates, cell_step, input_projection, resolve_activation
+from .registry import BACKENDS, Backend, Request, Selection, StackWeights, register, select_backend
+from .stack import Noise, run_stack, sample_noise
+from . import native as _native  # noqa: F401  (registers "native")
+from . import reference as _reference  # noqa: F401  (registers "reference")
+
+__all__ = [
+    "ACTIVATIONS", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise", "Request",
+    "Selection", "StackWeights", "cell_step", "input_projection", "register", "resolve_activation",
+    "run_stack", "sample_noise", "select_backend",
+]

@@ -1,0 +1,73 @@
+"""The reference backend: a plain PyTorch loop over time steps calling :func:`cell_step`.
+
+Slow (a Python loop per step) but obviously right: it is the specification that every other backend is
+tested against, and the fallback that runs every configuration on every device and dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .config import LSTMConfig
+from .functional import DirectionWeights, Gates, cell_step, input_projection, resolve_activation
+from .registry import Backend, Request, register
+from .stack import DirectionResult, Noise, run_stack
+
+
+def reference_direction(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w: DirectionWeights,
+    cfg: LSTMConfig,
+    valid: Optional[Tensor],
+    noise: Noise,
+    return_gates: bool,
+) -> DirectionResult:
+    """One layer, one direction. x: (T, B, I); valid: (T, B) bool or None."""
+    act = resolve_activation(cfg.activation)
+    rec_act = resolve_activation(cfg.recurrent_activation)
+    a = input_projection(x, w, cfg.layer_norm_eps)  # (T, B, G*H): one GEMM for all steps
+    h, c = h0, c0
+    outs, steps = [], []
+    # unbind, not a[t]: indexing inside autograd makes the backward pass quadratic in T.
+    for t, a_t in enumerate(a.unbind(0)):
+        zh, zc = noise.step(t)
+        h_new, c_new, g = cell_step(
+            a_t, h, c, w,
+            act=act, rec_act=rec_act, cifg=cfg.cifg, forget_bias=cfg.forget_bias, eps=cfg.layer_norm_eps,
+            rec_mask=noise.rec_mask, zone_h=zh, zone_c=zc,
+        )
+        if valid is not None:  # past a sequence's end: state frozen, output and gates zero
+            m = valid[t].unsqueeze(-1)  # (B, 1)
+            h = torch.where(m, h_new, h)
+            c = torch.where(m, c_new, c)
+            outs.append(h_new * m)
+            if return_gates:
+                g = Gates(*(v * m for v in g))
+        else:
+            h, c = h_new, c_new
+            outs.append(h_new)
+        if return_gates:
+            steps.append(g)
+    gates = Gates(*(torch.stack(v) for v in zip(*steps))) if return_gates else None  # each (T, B, H)
+    return DirectionResult(torch.stack(outs), h, c, gates)
+
+
+class ReferenceBackend(Backend):
+    name = "reference"
+    description = "pure PyTorch loop over time steps (the specification)"
+    priority = 1000  # the last resort for auto
+
+    def unsupported(self, req: Request) -> Optional[str]:
+        return None  # runs everything
+
+    def run(self, x, h0, c0, lengths, weights, cfg, req):
+        return run_stack(reference_direction, x, h0, c0, lengths, weights.layers, cfg, req.training,
+                         req.return_gates)
+
+
+register(ReferenceBackend())

@@ -1,0 +1,112 @@
+"""The backend registry: one dict of backends and one :func:`select_backend`.
+
+A backend says which requests it cannot run (and why); ``"auto"`` takes the supported backend with the lowest
+priority number and reports why the faster ones were passed over. Naming a backend that cannot run a request
+raises with its reason. A GPU kernel (Triton/CUDA) registers itself the same way and declines CPU tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple, Optional, Sequence
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, PackedSequence
+
+from .config import LSTMConfig
+from .functional import DirectionWeights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one forward call asks of a backend, beyond the config."""
+
+    config: LSTMConfig
+    device: torch.device
+    dtype: torch.dtype
+    training: bool = False
+    return_gates: bool = False
+
+
+class StackWeights(NamedTuple):
+    layers: Sequence[Sequence[DirectionWeights]]  # layers[k][d]
+    flat: Sequence[Tensor]  # torch.nn.LSTM's _flat_weights order, for kernels that take that
+
+
+class Backend:
+    """Base class: subclasses set ``name``, ``description``, ``priority`` and implement ``run``."""
+
+    name: str = ""
+    description: str = ""
+    priority: int = 100  # lower is tried first by "auto"
+
+    def unsupported(self, req: Request) -> Optional[str]:
+        """None if this backend can run ``req``, else a short reason."""
+        raise NotImplementedError
+
+    def describe(self, req: Request) -> str:
+        """What runs ``req`` (e.g. which vendor kernel); shown by ``LSTM.backend_info()``."""
+        return self.description
+
+    def run(self, x: Tensor, h0: Tensor, c0: Tensor, lengths: Optional[Tensor], weights: StackWeights,
+            cfg: LSTMConfig, req: Request):
+        """x: (T, B, I) time-major padded; lengths: (B,) int64 or None -> StackResult."""
+        raise NotImplementedError
+
+    def run_packed(self, data: Tensor, batch_sizes: Tensor, h0: Tensor, c0: Tensor, weights: StackWeights,
+                   cfg: LSTMConfig, req: Request):
+        """Packed input whose batch is sorted by decreasing length -> (out_data, h_n, c_n, gates).
+
+        The default pads, runs :meth:`run` with lengths, and packs again; gates stay padded (T, B, H).
+        """
+        x, lengths = pad_packed_sequence(PackedSequence(data, batch_sizes))  # (T, B, I), (B,)
+        res = self.run(x, h0, c0, lengths, weights, cfg, req)
+        out = pack_padded_sequence(res.out, lengths, enforce_sorted=True).data
+        return out, res.h_n, res.c_n, res.gates
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> Backend:
+    if not backend.name:
+        raise ValueError("a backend needs a name")
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+class Selection(NamedTuple):
+    backend: Backend
+    reason: str
+
+
+def select_backend(name: str, req: Request) -> Selection:
+    """Pick the backend for ``req``: the named one (or raise), or for ``"auto"`` the first that can run it.
+
+    >>> from lstmkit.kernels import LSTMConfig, Request, select_backend
+    >>> cfg = LSTMConfig(4, 8, peephole=True)
+    >>> select_backend("auto", Request(cfg, torch.device("cpu"), torch.float32)).backend.name in BACKENDS
+    True
+    """
+    if name != "auto":
+        if name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {sorted(BACKENDS)}")
+        backend = BACKENDS[name]
+        why_not = backend.unsupported(req)
+        if why_not is not None:
+            raise ValueError(f"backend {name!r} cannot run this configuration: {why_not}")
+        return Selection(backend, f"{name}: {backend.describe(req)} (requested)")
+    passed_over = []
+    for backend in sorted(BACKENDS.values(), key=lambda b: b.priority):
+        why_not = backend.unsupported(req)
+        if why_not is None:
+            reason = f"{backend.name}: {backend.describe(req)}"
+            if passed_over:
+                reason += " [" + "; ".join(passed_over) + "]"
+            return Selection(backend, reason)
+        passed_over.append(f"{backend.name} skipped: {why_not}")
+    raise RuntimeError("no registered backend can run this request: " + "; ".join(passed_over))

@@ -1,0 +1,158 @@
+"""``lstmkit.LSTMCell``: one time step, with the same math and options as :class:`lstmkit.LSTM`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..kernels import LSTMConfig, cell_step, input_projection, resolve_activation
+from .params import create_parameters, direction_weights, reset_parameters
+
+
+class LSTMCell(nn.Module):
+    r"""A single LSTM step, mirroring ``torch.nn.LSTMCell`` and offering every :class:`LSTM` variant.
+
+    Stepping a cell through a sequence with a layer's weights gives the layer's output exactly, which is
+    what streaming inference needs; :meth:`from_layer` builds such a cell sharing the layer's parameters.
+
+    In training, ``recurrent_dropout`` draws one mask and keeps it across calls (one mask per sequence,
+    as in Keras) until :meth:`reset_dropout_mask`; zoneout draws new masks at every step.
+
+    Example:
+        >>> cell = LSTMCell(3, 5, peephole=True)
+        >>> h, c = cell(torch.randn(2, 3))
+        >>> h, c = cell(torch.randn(2, 3), (h, c))
+        >>> h.shape
+        torch.Size([2, 5])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        *,
+        proj_size: int = 0,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        peephole: bool = False,
+        layer_norm: bool = False,
+        cifg: bool = False,
+        forget_bias: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        init: str = "torch",
+        layer_norm_eps: float = 1e-5,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.config = LSTMConfig(
+            input_size, hidden_size, bias=bias, proj_size=proj_size, activation=activation,
+            recurrent_activation=recurrent_activation, peephole=peephole, layer_norm=layer_norm, cifg=cifg,
+            forget_bias=forget_bias, recurrent_dropout=recurrent_dropout, zoneout=zoneout, init=init,
+            layer_norm_eps=layer_norm_eps,
+        )
+        create_parameters(self, self.config, input_size, "", {"device": device, "dtype": dtype})
+        self._rec_mask: Optional[Tensor] = None
+        self.reset_parameters()
+
+    input_size = property(lambda self: self.config.input_size)
+    hidden_size = property(lambda self: self.config.hidden_size)
+    bias = property(lambda self: self.config.bias)
+
+    def reset_parameters(self) -> None:
+        reset_parameters(self, self.config, "")
+
+    def reset_dropout_mask(self) -> None:
+        """Forget the recurrent dropout mask; the next training step draws a new one."""
+        self._rec_mask = None
+
+    @classmethod
+    def from_layer(cls, lstm: nn.Module, layer: int = 0, direction: int = 0) -> "LSTMCell":
+        """A cell that shares (not copies) the parameters of one layer and direction of an :class:`LSTM`.
+
+        >>> from lstmkit import LSTM
+        >>> lstm = LSTM(3, 5).eval()
+        >>> cell = LSTMCell.from_layer(lstm).eval()
+        >>> x = torch.randn(4, 2, 3)
+        >>> state = None
+        >>> for x_t in x: state = cell(x_t, state)
+        >>> torch.allclose(state[0], lstm(x)[1][0][0], atol=1e-6)
+        True
+        """
+        cfg = lstm.config
+        if not 0 <= layer < cfg.num_layers or not 0 <= direction < cfg.num_directions:
+            raise ValueError(
+                f"no layer {layer}, direction {direction} in an LSTM with {cfg.num_layers} layers and "
+                f"{cfg.num_directions} directions"
+            )
+        weight = lstm.weight_ih_l0
+        cell = cls(
+            cfg.layer_input_size(layer), cfg.hidden_size, cfg.bias, proj_size=cfg.proj_size,
+            activation=cfg.activation, recurrent_activation=cfg.recurrent_activation, peephole=cfg.peephole,
+            layer_norm=cfg.layer_norm, cifg=cfg.cifg, forget_bias=cfg.forget_bias,
+            recurrent_dropout=cfg.recurrent_dropout, zoneout=cfg.zoneout, init=cfg.init,
+            layer_norm_eps=cfg.layer_norm_eps, device=weight.device, dtype=weight.dtype,
+        )
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        for name, _ in list(cell.named_parameters()):
+            setattr(cell, name, getattr(lstm, name + suffix))  # share the Parameter objects
+        return cell
+
+    def extra_repr(self) -> str:
+        return f"{self.config.input_size}, {self.config.hidden_size}"
+
+    def forward(self, input: Tensor, hx: Optional[tuple[Tensor, Tensor]] = None) -> tuple[Tensor, Tensor]:
+        """One step. input: (B, I) or (I,); hx: (h, c) of (B, P|H), (B, H) or None for zeros."""
+        cfg = self.config
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input must be a Tensor, got {type(input).__name__}")
+        if input.dim() not in (1, 2):
+            raise ValueError(
+                f"LSTMCell expects a 2-D batched input (B, I) or a 1-D unbatched input (I,), "
+                f"got shape {tuple(input.shape)}"
+            )
+        if input.shape[-1] != cfg.input_size:
+            raise ValueError(f"input has {input.shape[-1]} features, expected input_size={cfg.input_size}")
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError(f"input has dtype {input.dtype} but the cell's parameters are {self.weight_ih.dtype}")
+        batched = input.dim() == 2
+        x = input if batched else input.unsqueeze(0)  # (B, I)
+        B = x.shape[0]
+        if hx is None:
+            h, c = x.new_zeros(B, cfg.out_size), x.new_zeros(B, cfg.hidden_size)
+        else:
+            h, c = hx
+            want_h = (B, cfg.out_size) if batched else (cfg.out_size,)
+            want_c = (B, cfg.hidden_size) if batched else (cfg.hidden_size,)
+            if tuple(h.shape) != want_h or tuple(c.shape) != want_c:
+                raise ValueError(
+                    f"hx must be (h, c) with shapes {want_h} and {want_c}, got {tuple(h.shape)} and {tuple(c.shape)}"
+                )
+            if not batched:
+                h, c = h.unsqueeze(0), c.unsqueeze(0)
+        w = direction_weights(self, cfg, "")
+        rec_mask, zone_h, zone_c = None, None, None
+        if self.training and cfg.recurrent_dropout > 0:
+            if self._rec_mask is None or self._rec_mask.shape != h.shape:
+                keep = 1.0 - cfg.recurrent_dropout
+                self._rec_mask = h.new_empty(h.shape).bernoulli_(keep).div_(keep)
+            rec_mask = self._rec_mask
+        if cfg.zoneout > 0:
+            if self.training:
+                zone_h = h.new_empty(h.shape).bernoulli_(cfg.zoneout)
+                zone_c = c.new_empty(c.shape).bernoulli_(cfg.zoneout)
+            else:
+                zone_h = zone_c = float(cfg.zoneout)
+        a = input_projection(x, w, cfg.layer_norm_eps)  # (B, G*H)
+        h, c, _ = cell_step(
+            a, h, c, w, act=resolve_activation(cfg.activation), rec_act=resolve_activation(cfg.recurrent_activation),
+            cifg=cfg.cifg, forget_bias=cfg.forget_bias, eps=cfg.layer_norm_eps,
+            rec_mask=rec_mask, zone_h=zone_h, zone_c=zone_c,
+        )
+        if not batched:
+            h, c = h.squeeze(0), c.squeeze(0)
+        return h, c

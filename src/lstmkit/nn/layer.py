@@ -1,0 +1,311 @@
+"""``lstmkit.LSTM``: a drop-in for ``torch.nn.LSTM`` that also runs every LSTM variant."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from ..kernels import Gates, LSTMConfig, Request, StackWeights, select_backend
+from .params import create_parameters, direction_weights, reset_parameters
+
+log = logging.getLogger(__name__)
+
+Lengths = Union[Tensor, Sequence[int], None]
+
+
+def _suffix(layer: int, direction: int) -> str:
+    return f"_l{layer}" + ("_reverse" if direction == 1 else "")
+
+
+def check_lengths(lengths: Lengths, T: int, B: int) -> Optional[Tensor]:
+    """Validate ``lengths`` against a (T, B) batch; return an int64 CPU tensor (B,) or None."""
+    if lengths is None:
+        return None
+    if isinstance(lengths, Tensor):
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
+        lens = lengths.detach().to("cpu", torch.int64)
+    else:
+        try:
+            lens = torch.as_tensor(list(lengths), dtype=torch.int64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"lengths must be a sequence of ints or an integer tensor: {err}") from None
+    if lens.dim() != 1 or lens.shape[0] != B:
+        raise ValueError(f"lengths must have shape ({B},) (one length per sequence), got {tuple(lens.shape)}")
+    if B and int(lens.min()) < 1:
+        bad = int(torch.nonzero(lens < 1)[0])
+        raise ValueError(f"lengths must be positive; lengths[{bad}] = {int(lens[bad])}")
+    if B and int(lens.max()) > T:
+        bad = int(torch.nonzero(lens > T)[0])
+        raise ValueError(
+            f"lengths[{bad}] = {int(lens[bad])} is longer than the sequence ({T} time steps)"
+        )
+    return lens
+
+
+class LSTM(nn.Module):
+    r"""Multi-layer LSTM with torch.nn.LSTM's interface and every common variant.
+
+    With default options it computes exactly ``torch.nn.LSTM`` and loads its ``state_dict``.
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size:
+            as in ``torch.nn.LSTM``.
+        activation: function of the candidate g and of c in ``h = o * act(c)``: "tanh", "relu", "sigmoid",
+            "hard_sigmoid", "gelu", "softsign", "identity" or a callable.
+        recurrent_activation: function of the gates i, f, o (default "sigmoid").
+        peephole: diagonal peephole weights ``weight_ph_l{k}`` (rows i, f, o), zero-initialised.
+        layer_norm: layer-normalised gates and cell (Ba et al. 2016).
+        cifg: coupled input-forget gate ``i = 1 - f``; weights then hold rows f, g, o only.
+        forget_bias: constant added to the forget gate pre-activation (1.0 is a common choice).
+        recurrent_dropout: variational dropout on h_{t-1}, one mask per sequence (training only).
+        zoneout: probability of keeping each unit of h and c from the previous step (training); eval uses
+            the expectation, as in Krueger et al. 2017.
+        residual: add each layer's input to its output wherever the widths are equal.
+        backend: "auto" or a name in ``lstmkit.kernels.BACKENDS`` ("native", "reference", ...).
+        init: "torch" (default) or "keras" (glorot-uniform, orthogonal recurrent, unit forget bias).
+
+    Example:
+        >>> lstm = LSTM(8, 16, num_layers=2, peephole=True, batch_first=True)
+        >>> out, (h, c) = lstm(torch.randn(4, 10, 8))  # (B, T, I)
+        >>> out.shape, h.shape
+        (torch.Size([4, 10, 16]), torch.Size([2, 4, 16]))
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        peephole: bool = False,
+        layer_norm: bool = False,
+        cifg: bool = False,
+        forget_bias: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        residual: bool = False,
+        backend: str = "auto",
+        init: str = "torch",
+        layer_norm_eps: float = 1e-5,
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__()
+        self.config = LSTMConfig(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
+            activation=activation, recurrent_activation=recurrent_activation, peephole=peephole,
+            layer_norm=layer_norm, cifg=cifg, forget_bias=forget_bias, recurrent_dropout=recurrent_dropout,
+            zoneout=zoneout, residual=residual, backend=backend, init=init, layer_norm_eps=layer_norm_eps,
+        )
+        factory = {"device": device, "dtype": dtype}
+        self._names: list[list[list[str]]] = []  # [layer][direction] -> parameter names
+        for k in range(num_layers):
+            self._names.append([
+                create_parameters(self, self.config, self.config.layer_input_size(k), _suffix(k, d), factory)
+                for d in range(self.config.num_directions)
+            ])
+        self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, config: LSTMConfig, device=None, dtype=None) -> "LSTM":
+        fields = {f: getattr(config, f) for f in config.__dataclass_fields__}
+        return cls(**fields, device=device, dtype=dtype)
+
+    # torch.nn.LSTM's public attributes, read from the (immutable) config.
+    input_size = property(lambda self: self.config.input_size)
+    hidden_size = property(lambda self: self.config.hidden_size)
+    num_layers = property(lambda self: self.config.num_layers)
+    bias = property(lambda self: self.config.bias)
+    batch_first = property(lambda self: self.config.batch_first)
+    dropout = property(lambda self: self.config.dropout)
+    bidirectional = property(lambda self: self.config.bidirectional)
+    proj_size = property(lambda self: self.config.proj_size)
+
+    def reset_parameters(self) -> None:
+        for k in range(self.config.num_layers):
+            for d in range(self.config.num_directions):
+                reset_parameters(self, self.config, _suffix(k, d))
+
+    def flatten_parameters(self) -> None:
+        """No-op kept for drop-in compatibility with ``torch.nn.LSTM``."""
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        return [[getattr(self, n) for n in names] for layer in self._names for names in layer]
+
+    def extra_repr(self) -> str:
+        cfg, defaults = self.config, LSTMConfig(1, 2)
+        parts = [str(cfg.input_size), str(cfg.hidden_size)]
+        for f in cfg.__dataclass_fields__:
+            if f not in ("input_size", "hidden_size") and getattr(cfg, f) != getattr(defaults, f):
+                parts.append(f"{f}={getattr(cfg, f)!r}")
+        return ", ".join(parts)
+
+    # ---- backends -------------------------------------------------------------------------------------
+    def _stack_weights(self) -> StackWeights:
+        cfg = self.config
+        layers = [[direction_weights(self, cfg, _suffix(k, d)) for d in range(cfg.num_directions)]
+                  for k in range(cfg.num_layers)]
+        flat = [getattr(self, n) for layer in self._names for names in layer for n in names
+                if not n.startswith(("weight_ph", "ln_"))]
+        return StackWeights(layers, flat)
+
+    def _request(self, like: Tensor, return_gates: bool) -> Request:
+        return Request(self.config, like.device, like.dtype, self.training, return_gates)
+
+    def backend_info(self, return_gates: bool = False) -> str:
+        """Which backend a forward call would use now (device, dtype, train/eval) and why.
+
+        >>> LSTM(4, 8).backend_info().split(":")[0]
+        'native'
+        >>> LSTM(4, 8, peephole=True).backend_info().split(":")[0] != 'native'
+        True
+        """
+        return select_backend(self.config.backend, self._request(self.weight_ih_l0, return_gates)).reason
+
+    # ---- forward --------------------------------------------------------------------------------------
+    def _initial_state(self, hx, B: int, like: Tensor, batched: bool) -> tuple[Tensor, Tensor]:
+        cfg = self.config
+        LD = cfg.num_layers * cfg.num_directions
+        h_shape, c_shape = (LD, B, cfg.out_size), (LD, B, cfg.hidden_size)
+        if hx is None:
+            return like.new_zeros(h_shape), like.new_zeros(c_shape)
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
+            raise TypeError("hx must be a tuple (h_0, c_0) of two tensors")
+        h0, c0 = hx
+        if not batched:
+            h_shape, c_shape = (LD, cfg.out_size), (LD, cfg.hidden_size)
+        for name, t, shape in (("h_0", h0, h_shape), ("c_0", c0, c_shape)):
+            if tuple(t.shape) != shape:
+                raise ValueError(
+                    f"{name} must have shape {shape} (num_layers*num_directions, "
+                    f"{'batch, ' if batched else ''}{'proj_size' if name == 'h_0' and cfg.proj_size else 'hidden_size'})"
+                    f", got {tuple(t.shape)}"
+                )
+            if t.dtype != like.dtype:
+                raise TypeError(f"{name} has dtype {t.dtype}, expected the input's {like.dtype}")
+        if not batched:
+            h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
+        return h0, c0
+
+    def _check_dtype(self, x: Tensor) -> None:
+        w = self.weight_ih_l0
+        if x.dtype != w.dtype:
+            raise TypeError(f"input has dtype {x.dtype} but the LSTM's parameters are {w.dtype}; convert one")
+
+    def forward(self, input, hx=None, *, lengths: Lengths = None, return_gates: bool = False):
+        """Run the LSTM.
+
+        Args:
+            input: (T, B, I), (B, T, I) with ``batch_first``, unbatched (T, I), or a ``PackedSequence``.
+            hx: optional ``(h_0, c_0)`` of shapes (L*D, B, P or H) and (L*D, B, H).
+            lengths: optional lengths (B,) of padded sequences: outputs past them are zero and h_n, c_n
+                are taken at each sequence's last valid step.
+            return_gates: also return ``gates[layer][direction]`` with fields i, f, g, o, c shaped like
+                the output (T, B, H), or (B, T, H) with ``batch_first``.
+
+        Returns:
+            ``(output, (h_n, c_n))`` as ``torch.nn.LSTM``, plus ``gates`` when ``return_gates``.
+        """
+        cfg = self.config
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths cannot be combined with a PackedSequence: it carries its own lengths")
+            return self._forward_packed(input, hx, return_gates)
+        if not isinstance(input, Tensor):
+            raise TypeError(f"input must be a Tensor or PackedSequence, got {type(input).__name__}")
+        if input.dim() not in (2, 3):
+            layout = "(B, T, I)" if cfg.batch_first else "(T, B, I)"
+            raise ValueError(
+                f"LSTM expects a 3-D batched input {layout} or a 2-D unbatched input (T, I), "
+                f"got {input.dim()}-D input of shape {tuple(input.shape)}"
+            )
+        if input.shape[-1] != cfg.input_size:
+            raise ValueError(
+                f"input has {input.shape[-1]} features in its last dimension, expected input_size="
+                f"{cfg.input_size} (shape {tuple(input.shape)})"
+            )
+        self._check_dtype(input)
+        batched = input.dim() == 3
+        x = input if batched else input.unsqueeze(0 if cfg.batch_first else 1)
+        if cfg.batch_first:
+            x = x.transpose(0, 1)  # (T, B, I)
+        T, B = x.shape[0], x.shape[1]
+        if T == 0:
+            raise ValueError(f"input has no time steps (shape {tuple(input.shape)})")
+        lens = check_lengths(lengths, T, B)
+        h0, c0 = self._initial_state(hx, B, x, batched)
+        req = self._request(x, return_gates)
+        backend = select_backend(cfg.backend, req).backend
+        res = backend.run(x, h0, c0, lens, self._stack_weights(), cfg, req)
+        out, h_n, c_n, gates = res.out, res.h_n, res.c_n, res.gates
+        if cfg.batch_first:
+            out = out.transpose(0, 1)
+        if not batched:
+            out, h_n, c_n = out.squeeze(0 if cfg.batch_first else 1), h_n.squeeze(1), c_n.squeeze(1)
+        if not return_gates:
+            return out, (h_n, c_n)
+        return out, (h_n, c_n), self._layout_gates(gates, batch_dim=None if batched else 1)
+
+    def _layout_gates(self, gates, batch_dim: Optional[int] = None, order: Optional[Tensor] = None):
+        """Time-major (T, B, H) gates -> the output's layout; reorder or squeeze the batch if asked."""
+        def fix(t: Tensor) -> Tensor:
+            if order is not None:
+                t = t.index_select(1, order)
+            if batch_dim is not None:
+                t = t.squeeze(batch_dim)
+            elif self.config.batch_first:
+                t = t.transpose(0, 1)
+            return t
+        return [[Gates(*(fix(v) for v in g)) for g in layer] for layer in gates]
+
+    def _forward_packed(self, packed: PackedSequence, hx, return_gates: bool):
+        cfg = self.config
+        data, batch_sizes, sorted_idx, unsorted_idx = packed
+        if data.dim() != 2 or data.shape[-1] != cfg.input_size:
+            raise ValueError(
+                f"PackedSequence.data must have shape (N, input_size={cfg.input_size}), got {tuple(data.shape)}"
+            )
+        self._check_dtype(data)
+        B = int(batch_sizes[0])
+        h0, c0 = self._initial_state(hx, B, data, batched=True)
+        if sorted_idx is not None:  # hx is given in the caller's order; the kernel works in sorted order
+            h0, c0 = h0.index_select(1, sorted_idx), c0.index_select(1, sorted_idx)
+        req = self._request(data, return_gates)
+        backend = select_backend(cfg.backend, req).backend
+        out, h_n, c_n, gates = backend.run_packed(data, batch_sizes, h0, c0, self._stack_weights(), cfg, req)
+        if unsorted_idx is not None:
+            h_n, c_n = h_n.index_select(1, unsorted_idx), c_n.index_select(1, unsorted_idx)
+        output = PackedSequence(out, batch_sizes, sorted_idx, unsorted_idx)
+        if not return_gates:
+            return output, (h_n, c_n)
+        return output, (h_n, c_n), self._layout_gates(gates, order=unsorted_idx)
+
+    # ---- conversion -----------------------------------------------------------------------------------
+    @classmethod
+    def from_torch(cls, module: nn.LSTM, **variant) -> "LSTM":
+        """Copy a ``torch.nn.LSTM`` (weights, device, dtype); ``variant`` adds options such as peephole=True.
+
+        >>> ref = torch.nn.LSTM(3, 5, num_layers=2)
+        >>> LSTM.from_torch(ref).weight_hh_l1.equal(ref.weight_hh_l1)
+        True
+        """
+        from .convert import from_torch
+        return from_torch(module, **variant)
+
+    def to_torch(self) -> nn.LSTM:
+        """Return an equivalent ``torch.nn.LSTM`` (only for configurations with its math)."""
+        from .convert import to_torch
+        return to_torch(self)
