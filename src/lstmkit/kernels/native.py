@@ -11,11 +11,11 @@ from .registry import Backend, Request, register
 from .stack import StackResult
 
 
-def _kernel_name(device: torch.device) -> str:
+def _kernel_name(device: torch.device, proj_size: int) -> str:
     if device.type == "cuda":
         return "cuDNN" if torch.backends.cudnn.is_available() else "ATen CUDA"
-    if device.type == "cpu" and torch.backends.mkldnn.is_available():
-        return "oneDNN"
+    if device.type == "cpu" and torch.backends.mkldnn.is_available() and proj_size == 0:
+        return "oneDNN"  # oneDNN has no projection; torch falls back to its ATen loop for proj_size > 0
     return "ATen"
 
 
@@ -72,7 +72,7 @@ class NativeBackend(Backend):
         return out, h_n, c_n, None
 
     def describe(self, req: Request) -> str:
-        return f"torch {_kernel_name(req.device)} kernel"
+        return f"torch {_kernel_name(req.device, req.config.proj_size)} kernel"
 
 
 register(NativeBackend())

@@ -1,0 +1,72 @@
+"""float64 gradcheck of the reference backend for every variant alone and in combinations."""
+
+import pytest
+import torch
+
+import lstmkit
+from conftest import randomize_
+
+VARIANTS = {
+    "vanilla": {},
+    "relu": {"activation": "relu"},
+    "gelu_hardsig": {"activation": "gelu", "recurrent_activation": "hard_sigmoid"},
+    "softsign_identity": {"activation": "softsign", "recurrent_activation": "sigmoid"},
+    "peephole": {"peephole": True},
+    "layer_norm": {"layer_norm": True},
+    "cifg": {"cifg": True},
+    "forget_bias": {"forget_bias": 1.0},
+    "recurrent_dropout": {"recurrent_dropout": 0.3},
+    "zoneout": {"zoneout": 0.3},
+    "proj": {"proj_size": 2},
+    "residual": {"residual": True, "num_layers": 2},
+    "peephole_cifg_ln": {"peephole": True, "cifg": True, "layer_norm": True},
+    "everything": {"peephole": True, "layer_norm": True, "forget_bias": 1.0, "proj_size": 2, "zoneout": 0.2,
+                   "recurrent_dropout": 0.2, "num_layers": 2, "bidirectional": True, "residual": True},
+    "cifg_relu_zoneout_bidir": {"cifg": True, "activation": "relu", "zoneout": 0.25, "bidirectional": True},
+}
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_gradcheck(name, training):
+    opts = dict(VARIANTS[name])
+    layers = opts.pop("num_layers", 1)
+    lstm = lstmkit.LSTM(3, 4, num_layers=layers, backend="reference", dtype=torch.float64, **opts)
+    randomize_(lstm, seed=1)
+    lstm.train(training)
+    cfg = lstm.config
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    LD = cfg.num_layers * cfg.num_directions
+    h0 = torch.randn(LD, 2, cfg.out_size, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(LD, 2, 4, dtype=torch.float64, requires_grad=True)
+    names = [n for n, _ in lstm.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in lstm.parameters()]
+
+    def fn(x, h0, c0, *ps):
+        torch.manual_seed(123)  # the same random masks at every evaluation
+        out, (h, c) = torch.func.functional_call(lstm, dict(zip(names, ps)), (x, (h0, c0)))
+        return out, h, c
+
+    assert torch.autograd.gradcheck(fn, (x, h0, c0, *params), eps=1e-6, atol=1e-5)
+
+
+def test_gradcheck_lengths_and_gates():
+    lstm = lstmkit.LSTM(3, 4, bidirectional=True, peephole=True, backend="reference", dtype=torch.float64)
+    randomize_(lstm)
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([5, 3])
+
+    def fn(x):
+        out, (h, c), gates = lstm(x.transpose(0, 1), lengths=lengths, return_gates=True)
+        return out, h, c, gates[0][1].f, gates[0][0].c
+
+    assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-5)
+
+
+def test_gradcheck_cell():
+    cell = lstmkit.LSTMCell(3, 4, peephole=True, layer_norm=True, proj_size=2, dtype=torch.float64)
+    randomize_(cell)
+    x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(2, 2, dtype=torch.float64, requires_grad=True)
+    c = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, h, c: cell(x, (h, c)), (x, h, c), eps=1e-6, atol=1e-5)
