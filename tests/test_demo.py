@@ -26,9 +26,9 @@ def test_demo_beats_last_value_baseline():
     assert res["lstm_rmse"] < 0.8 * res["naive_rmse"], res
 
 
-def test_demo_variant_runs_on_reference_backend():
+def test_demo_variant_runs_on_fused_backend():
     res = run(DemoConfig(epochs=30, peephole=True, activation="relu"))
-    assert res["backend"].startswith("reference") and np.isfinite(res["lstm_rmse"])
+    assert res["backend"].startswith("fused") and np.isfinite(res["lstm_rmse"])
 
 
 def test_cli(capsys):

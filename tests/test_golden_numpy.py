@@ -28,13 +28,14 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("backend", ["reference", "fused"])
 @pytest.mark.parametrize("use_lengths", [False, True])
 @pytest.mark.parametrize("name", list(CASES))
-def test_matches_numpy(name, use_lengths):
+def test_matches_numpy(name, use_lengths, backend):
     opts = dict(CASES[name])
     layers = opts.pop("num_layers", 1)
     bias = opts.pop("bias", True)
-    lstm = lstmkit.LSTM(5, 4, num_layers=layers, bias=bias, dtype=torch.float64, **opts).eval()
+    lstm = lstmkit.LSTM(5, 4, num_layers=layers, bias=bias, dtype=torch.float64, backend=backend, **opts).eval()
     randomize_(lstm, seed=3)
     x = torch.randn(6, 3, 5, dtype=torch.float64)
     lengths = [6, 2, 4] if use_lengths else None

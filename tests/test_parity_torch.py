@@ -29,7 +29,7 @@ def _check_grads(ref, ours, xr, xo):
     torch.testing.assert_close(xo.grad, xr.grad, atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("backend", ["native", "fused", "reference"])
 @pytest.mark.parametrize("layers,bidir,proj,batch_first", GRID)
 def test_padded_outputs_and_gradients(backend, layers, bidir, proj, batch_first):
     ref, ours = _pair(layers, bidir, proj, batch_first, backend)
@@ -48,7 +48,7 @@ def test_padded_outputs_and_gradients(backend, layers, bidir, proj, batch_first)
     _check_grads(ref, ours, xr, xo)
 
 
-@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("backend", ["native", "fused", "reference"])
 @pytest.mark.parametrize("bidir,proj", [(False, 0), (True, 0), (True, 2)])
 def test_packed_sequence(backend, bidir, proj):
     ref, ours = _pair(2, bidir, proj, False, backend)
@@ -71,7 +71,7 @@ def test_packed_sequence(backend, bidir, proj):
     _check_grads(ref, ours, xr, xo)
 
 
-@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("backend", ["native", "fused", "reference"])
 @pytest.mark.parametrize("bidir,batch_first", [(False, False), (True, False), (True, True)])
 def test_lengths_equal_packing(backend, bidir, batch_first):
     ref, ours = _pair(2, bidir, 0, batch_first, backend)
@@ -86,7 +86,7 @@ def test_lengths_equal_packing(backend, bidir, batch_first):
         torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("backend", ["native", "fused", "reference"])
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_unbatched_input(backend, batch_first):
     ref, ours = _pair(2, True, 0, batch_first, backend)
@@ -138,7 +138,7 @@ def test_attributes_match_torch():
 
 def test_no_bias():
     ref = torch.nn.LSTM(4, 6, bias=False)
-    for backend in ("native", "reference"):
+    for backend in ("native", "fused", "reference"):
         ours = lstmkit.LSTM.from_torch(ref, backend=backend)
         assert not any("bias" in n for n, _ in ours.named_parameters())
         x = torch.randn(5, 2, 4)

@@ -9,6 +9,7 @@ from .registry import BACKENDS, Backend, Request, Selection, StackWeights, regis
 from .stack import Noise, run_stack, sample_noise
 from . import native as _native  # noqa: F401  (registers "native")
 from . import reference as _reference  # noqa: F401  (registers "reference")
+from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily on first use)
 
 __all__ = [
     "ACTIVATIONS", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise", "Request",

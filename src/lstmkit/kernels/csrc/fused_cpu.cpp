@@ -1,0 +1,451 @@
+// lstmkit fused CPU kernel: one layer, one direction, every variant; forward and hand-written BPTT.
+//
+// The input projection a = [LN](W_ih x) + b_ih + b_hh + forget bias is computed for all steps by the caller
+// (one GEMM). This file runs the recurrence: per step one GEMM h_{t-1} W_hh^T (ATen/MKL), then one fused
+// pass over the gates. The backward pass walks the steps in reverse doing the same, and the weight
+// gradients dW_hh and dW_hr are computed after the loop as single large GEMMs over all T*B rows (the trick
+// cuDNN and haste use). Equations: docs/equations.md; specification: kernels/functional.py::cell_step.
+//
+// Layouts: all tensors contiguous, time-major. z/gates: (T, B, G*H) with gate blocks [i, f, g, o]
+// (G = 4) or [f, g, o] (G = 3, cifg). Optional tensors are passed as empty tensors.
+
+#include <torch/extension.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+// exp that the compiler can vectorise (libm's expf/tanhf are scalar calls and dominated the step time):
+// Cephes' expf polynomial after reduction x = n ln2 + r, scaled by 2^n through the exponent bits.
+// Max relative error ~2 ulp in float. double keeps std::exp (float64 is for gradcheck, not speed).
+inline float vexp(float x) {
+  x = std::min(88.3762626647949f, std::max(-87.3365447505531f, x));
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return p * std::bit_cast<float>(bits);
+}
+inline double vexp(double x) { return std::exp(x); }
+
+// tanh(x) = 1 - 2 / (exp(2x) + 1); absolute error ~1e-7 in float (tanh saturates beyond |x| = 9).
+inline float vtanh(float x) {
+  x = std::min(9.0f, std::max(-9.0f, x));
+  return 1.0f - 2.0f / (vexp(2.0f * x) + 1.0f);
+}
+inline double vtanh(double x) { return std::tanh(x); }
+
+enum Act : int64_t { TANH = 0, SIGMOID, RELU, HARD_SIGMOID, HARD_SIGMOID_LEGACY, GELU, SOFTSIGN, IDENTITY };
+
+template <typename T>
+inline void act_fwd(int64_t kind, const T* x, T* y, int64_t n) {
+  switch (kind) {
+    case TANH: for (int64_t j = 0; j < n; ++j) y[j] = vtanh(x[j]); break;
+    case SIGMOID: for (int64_t j = 0; j < n; ++j) y[j] = T(1) / (T(1) + vexp(-x[j])); break;
+    case RELU: for (int64_t j = 0; j < n; ++j) y[j] = x[j] > T(0) ? x[j] : T(0); break;
+    case HARD_SIGMOID:
+      for (int64_t j = 0; j < n; ++j) y[j] = std::min(T(1), std::max(T(0), x[j] / T(6) + T(0.5)));
+      break;
+    case HARD_SIGMOID_LEGACY:
+      for (int64_t j = 0; j < n; ++j) y[j] = std::min(T(1), std::max(T(0), T(0.2) * x[j] + T(0.5)));
+      break;
+    case GELU:
+      for (int64_t j = 0; j < n; ++j) y[j] = T(0.5) * x[j] * (T(1) + std::erf(x[j] * T(M_SQRT1_2)));
+      break;
+    case SOFTSIGN: for (int64_t j = 0; j < n; ++j) y[j] = x[j] / (T(1) + std::abs(x[j])); break;
+    default: for (int64_t j = 0; j < n; ++j) y[j] = x[j];
+  }
+}
+
+// d[j] *= act'(x[j]), given y = act(x).
+template <typename T>
+inline void act_bwd(int64_t kind, const T* x, const T* y, T* d, int64_t n) {
+  switch (kind) {
+    case TANH: for (int64_t j = 0; j < n; ++j) d[j] *= T(1) - y[j] * y[j]; break;
+    case SIGMOID: for (int64_t j = 0; j < n; ++j) d[j] *= y[j] * (T(1) - y[j]); break;
+    case RELU: for (int64_t j = 0; j < n; ++j) d[j] = x[j] > T(0) ? d[j] : T(0); break;
+    case HARD_SIGMOID:
+      for (int64_t j = 0; j < n; ++j) d[j] = (x[j] > T(-3) && x[j] < T(3)) ? d[j] / T(6) : T(0);
+      break;
+    case HARD_SIGMOID_LEGACY:
+      for (int64_t j = 0; j < n; ++j) d[j] = (x[j] > T(-2.5) && x[j] < T(2.5)) ? d[j] * T(0.2) : T(0);
+      break;
+    case GELU:
+      for (int64_t j = 0; j < n; ++j) {
+        const T cdf = T(0.5) * (T(1) + std::erf(x[j] * T(M_SQRT1_2)));
+        const T pdf = std::exp(T(-0.5) * x[j] * x[j]) * T(0.3989422804014327);
+        d[j] *= cdf + x[j] * pdf;
+      }
+      break;
+    case SOFTSIGN:
+      for (int64_t j = 0; j < n; ++j) { const T q = T(1) + std::abs(x[j]); d[j] /= q * q; }
+      break;
+    default: break;
+  }
+}
+
+// Row layer norm: xhat = (x - mean) * rstd, y = xhat * w + b. Returns rstd.
+template <typename T>
+inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, double eps) {
+  double mean = 0, var = 0;
+  for (int64_t j = 0; j < n; ++j) mean += x[j];
+  mean /= n;
+  for (int64_t j = 0; j < n; ++j) { const double d = x[j] - mean; var += d * d; }
+  var /= n;
+  const T rstd = T(1.0 / std::sqrt(var + eps));
+  for (int64_t j = 0; j < n; ++j) {
+    xhat[j] = T(x[j] - mean) * rstd;
+    y[j] = xhat[j] * w[j] + b[j];
+  }
+  return rstd;
+}
+
+// Given dy for y = LN(x), accumulate dw, db and write dx (may alias dy).
+template <typename T>
+inline void ln_bwd(const T* dy, const T* xhat, T rstd, const T* w, T* dw, T* db, T* dx, int64_t n) {
+  double s1 = 0, s2 = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const T g = dy[j] * w[j];
+    dw[j] += dy[j] * xhat[j];
+    db[j] += dy[j];
+    s1 += g;
+    s2 += g * xhat[j];
+  }
+  const T m1 = T(s1 / n), m2 = T(s2 / n);
+  for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * w[j] - m1 - xhat[j] * m2);
+}
+
+inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
+
+template <typename T>
+inline const T* ptr_or_null(const at::Tensor& t) { return has(t) ? t.data_ptr<T>() : nullptr; }
+
+struct Flags {
+  int64_t act, rec_act;
+  bool cifg;
+  double eps, zone_p;  // zone_p: zoneout probability used where no mask tensor is given (eval), else 0
+};
+
+}  // namespace
+
+// Returns {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c}.
+std::vector<at::Tensor> fused_forward(
+    const at::Tensor& a, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
+    const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
+    const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
+    const at::Tensor& zone_c, const at::Tensor& valid, int64_t act, int64_t rec_act, bool cifg, double eps,
+    double zone_p) {
+  const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
+  const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w);
+  auto opts = a.options();
+  auto out = at::empty({T, B, P}, opts);
+  auto h_all = at::empty({T + 1, B, P}, opts);
+  auto c_all = at::empty({T + 1, B, H}, opts);
+  auto z = at::empty({T, B, GH}, opts);
+  auto gates = at::empty({T, B, GH}, opts);
+  auto c_new = at::empty({T, B, H}, opts);
+  auto h_raw = proj ? at::empty({T, B, H}, opts) : at::empty({0}, opts);
+  auto ghat = ln_hh ? at::empty({T, B, GH}, opts) : at::empty({0}, opts);
+  auto rstd_hh = ln_hh ? at::empty({T, B}, opts) : at::empty({0}, opts);
+  auto chat = ln_c ? at::empty({T, B, H}, opts) : at::empty({0}, opts);
+  auto rstd_c = ln_c ? at::empty({T, B}, opts) : at::empty({0}, opts);
+  h_all[0].copy_(h0);
+  c_all[0].copy_(c0);
+  auto w_hh_t = w_hh.t();  // (P, GH) view; MKL takes the transpose flag, no copy
+  auto w_hr_t = proj ? w_hr.t() : w_hr;
+  auto gh = at::empty({B, GH}, opts);
+  auto rh = has(rec_mask) ? at::empty({B, P}, opts) : at::Tensor();
+
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
+    using T_ = scalar_t;
+    const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
+    const T_* pa = a.data_ptr<T_>();
+    const T_* ph = ptr_or_null<T_>(w_ph);
+    const T_* pi_ph = (peep && !cifg) ? ph : nullptr;
+    const T_* pf_ph = peep ? ph + (cifg ? 0 : H) : nullptr;
+    const T_* po_ph = peep ? ph + (cifg ? H : 2 * H) : nullptr;
+    const T_* lnw = ptr_or_null<T_>(ln_hh_w);
+    const T_* lnb = ptr_or_null<T_>(ln_hh_b);
+    const T_* lcw = ptr_or_null<T_>(ln_c_w);
+    const T_* lcb = ptr_or_null<T_>(ln_c_b);
+    const T_* rm = ptr_or_null<T_>(rec_mask);
+    const T_* zh = ptr_or_null<T_>(zone_h);
+    const T_* zc = ptr_or_null<T_>(zone_c);
+    const bool* vd = has(valid) ? valid.data_ptr<bool>() : nullptr;
+    T_* pz = z.data_ptr<T_>();
+    T_* pg = gates.data_ptr<T_>();
+    T_* pcn = c_new.data_ptr<T_>();
+    T_* ph_all = h_all.data_ptr<T_>();
+    T_* pc_all = c_all.data_ptr<T_>();
+    T_* pout = out.data_ptr<T_>();
+    T_* phr = proj ? h_raw.data_ptr<T_>() : nullptr;
+    T_* pgh = gh.data_ptr<T_>();
+    std::vector<T_> cl(H), y(H), hbuf(proj ? 0 : H);
+    const T_ zp = T_(zone_p);
+
+    for (int64_t t = 0; t < T; ++t) {
+      const T_* hp = ph_all + t * B * P;  // h_{t-1}: (B, P)
+      const T_* cp = pc_all + t * B * H;  // c_{t-1}: (B, H)
+      at::Tensor h_prev = h_all[t];
+      if (rm) {
+        T_* prh = rh.data_ptr<T_>();
+        for (int64_t k = 0; k < B * P; ++k) prh[k] = hp[k] * rm[k];  // variational dropout on h_{t-1}
+        at::mm_out(gh, rh, w_hh_t);  // (B, GH)
+      } else {
+        at::mm_out(gh, h_prev, w_hh_t);  // (B, GH)
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T_* zr = pz + row * GH;
+        T_* gr = pg + row * GH;
+        const T_* ar = pa + row * GH;
+        T_* ghr = pgh + b * GH;
+        const T_* c_prev = cp + b * H;
+        if (lnw) {
+          T_* ghat_r = ghat.data_ptr<T_>() + row * GH;
+          rstd_hh.data_ptr<T_>()[row] = ln_fwd(ghr, lnw, lnb, ghat_r, ghr, GH, eps);
+        }
+        for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
+        if (peep) {
+          for (int64_t j = 0; j < H; ++j) zr[fo + j] += pf_ph[j] * c_prev[j];
+          if (pi_ph) for (int64_t j = 0; j < H; ++j) zr[j] += pi_ph[j] * c_prev[j];
+        }
+        act_fwd(rec_act, zr + fo, gr + fo, H);  // f = s(z_f)
+        if (!cifg) act_fwd(rec_act, zr, gr, H);  // i = s(z_i)
+        act_fwd(act, zr + go, gr + go, H);  // g = act(z_g)
+        T_* cn = pcn + row * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T_ i = cifg ? T_(1) - gr[fo + j] : gr[j];
+          cn[j] = gr[fo + j] * c_prev[j] + i * gr[go + j];  // c = f c_{t-1} + i g
+        }
+        if (peep) for (int64_t j = 0; j < H; ++j) zr[oo + j] += po_ph[j] * cn[j];
+        act_fwd(rec_act, zr + oo, gr + oo, H);  // o = s(z_o)
+        const T_* cin = cn;
+        if (lcw) {
+          rstd_c.data_ptr<T_>()[row] = ln_fwd(cn, lcw, lcb, chat.data_ptr<T_>() + row * H, cl.data(), H, eps);
+          cin = cl.data();
+        }
+        act_fwd(act, cin, y.data(), H);
+        if (proj) {
+          T_* hr = phr + row * H;
+          for (int64_t j = 0; j < H; ++j) hr[j] = gr[oo + j] * y[j];  // h_raw = o act(c)
+        } else {
+          // without projection h_raw is h_new: write it straight into the carried state below
+          T_* hn = ph_all + (t + 1) * B * P + b * P;
+          for (int64_t j = 0; j < H; ++j) hn[j] = gr[oo + j] * y[j];
+        }
+      }
+      if (proj) {
+        at::Tensor h_next = h_all[t + 1];
+        at::mm_out(h_next, h_raw[t], w_hr_t);  // (B, P) = h_raw W_hr^T
+      }
+      // zoneout and lengths: new state and output
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T_* hn = ph_all + (t + 1) * B * P + b * P;
+        T_* cnext = pc_all + (t + 1) * B * H + b * H;
+        const T_* hpr = hp + b * P;
+        const T_* cpr = cp + b * H;
+        const T_* cn = pcn + row * H;
+        T_* o = pout + row * P;
+        if (vd && !vd[row]) {  // past this sequence's end: state frozen, output zero
+          for (int64_t j = 0; j < P; ++j) { hn[j] = hpr[j]; o[j] = T_(0); }
+          for (int64_t j = 0; j < H; ++j) cnext[j] = cpr[j];
+          continue;
+        }
+        if (zh || zp != T_(0)) {
+          for (int64_t j = 0; j < P; ++j) {
+            const T_ m = zh ? zh[row * P + j] : zp;
+            hn[j] += m * (hpr[j] - hn[j]);
+          }
+          for (int64_t j = 0; j < H; ++j) {
+            const T_ m = zc ? zc[row * H + j] : zp;
+            cnext[j] = cn[j] + m * (cpr[j] - cn[j]);
+          }
+        } else {
+          for (int64_t j = 0; j < H; ++j) cnext[j] = cn[j];
+        }
+        for (int64_t j = 0; j < P; ++j) o[j] = hn[j];
+      }
+    }
+  });
+  return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c};
+}
+
+// Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b}.
+std::vector<at::Tensor> fused_backward(
+    const at::Tensor& dout, const at::Tensor& dhT, const at::Tensor& dcT, const at::Tensor& h_all,
+    const at::Tensor& c_all, const at::Tensor& z, const at::Tensor& gates, const at::Tensor& c_new,
+    const at::Tensor& h_raw, const at::Tensor& ghat, const at::Tensor& rstd_hh, const at::Tensor& chat,
+    const at::Tensor& rstd_c, const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& w_ph,
+    const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
+    const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, int64_t act, int64_t rec_act,
+    bool cifg, double zone_p) {
+  const int64_t T = z.size(0), B = z.size(1), GH = z.size(2), H = c_all.size(2), P = h_all.size(2);
+  const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w);
+  auto opts = z.options();
+  auto dz = at::empty({T, B, GH}, opts);  // d a_t, and dgh when there is no LN on the recurrent term
+  auto dgh = ln_hh ? at::empty({T, B, GH}, opts) : dz;
+  auto dhn_all = proj ? at::empty({T, B, P}, opts) : at::Tensor();
+  auto dH = dhT.contiguous().clone();  // (B, P) grad w.r.t. h_t, carried backwards
+  auto dC = dcT.contiguous().clone();  // (B, H)
+  auto dHp = at::empty({B, P}, opts);
+  auto dhraw = at::empty({B, H}, opts);
+  auto drh = at::empty({B, P}, opts);
+  auto dw_ph = peep ? at::zeros_like(w_ph) : at::empty({0}, opts);
+  auto dln_hh_w = ln_hh ? at::zeros({GH}, opts) : at::empty({0}, opts);
+  auto dln_hh_b = ln_hh ? at::zeros({GH}, opts) : at::empty({0}, opts);
+  auto dln_c_w = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
+  auto dln_c_b = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
+
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstmkit_fused_backward", [&] {
+    using T_ = scalar_t;
+    const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
+    const T_* pz = z.data_ptr<T_>();
+    const T_* pg = gates.data_ptr<T_>();
+    const T_* pcn = c_new.data_ptr<T_>();
+    const T_* pc_all = c_all.data_ptr<T_>();
+    const T_* pdout = dout.data_ptr<T_>();
+    const T_* ph = ptr_or_null<T_>(w_ph);
+    const T_* pi_ph = (peep && !cifg) ? ph : nullptr;
+    const T_* pf_ph = peep ? ph + (cifg ? 0 : H) : nullptr;
+    const T_* po_ph = peep ? ph + (cifg ? H : 2 * H) : nullptr;
+    T_* dph = peep ? dw_ph.data_ptr<T_>() : nullptr;
+    T_* dpi = (peep && !cifg) ? dph : nullptr;
+    T_* dpf = peep ? dph + (cifg ? 0 : H) : nullptr;
+    T_* dpo = peep ? dph + (cifg ? H : 2 * H) : nullptr;
+    const T_* lcw = ptr_or_null<T_>(ln_c_w);
+    const T_* lcb = ptr_or_null<T_>(ln_c_b);
+    const T_* rm = ptr_or_null<T_>(rec_mask);
+    const T_* zh = ptr_or_null<T_>(zone_h);
+    const T_* zc = ptr_or_null<T_>(zone_c);
+    const bool* vd = has(valid) ? valid.data_ptr<bool>() : nullptr;
+    T_* pdz = dz.data_ptr<T_>();
+    T_* pdH = dH.data_ptr<T_>();
+    T_* pdC = dC.data_ptr<T_>();
+    T_* pdHp = dHp.data_ptr<T_>();
+    T_* pdhr = dhraw.data_ptr<T_>();
+    T_* pdrh = drh.data_ptr<T_>();
+    const T_ zp = T_(zone_p);
+    std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H);
+
+    for (int64_t t = T - 1; t >= 0; --t) {
+      // 1. zoneout and lengths: split dh_t, dc_t into the new values' grads and the direct path to t-1
+      T_* dhn = proj ? dhn_all.data_ptr<T_>() + t * B * P : pdhr;  // without projection h_raw is h_new
+      std::vector<bool> live(B);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T_* dHr = pdH + b * P;
+        T_* dCr = pdC + b * H;
+        T_* dHpr = pdHp + b * P;
+        live[b] = !vd || vd[row];
+        if (!live[b]) {
+          for (int64_t j = 0; j < P; ++j) { dHpr[j] = dHr[j]; dhn[b * P + j] = T_(0); }
+          continue;  // dC passes through unchanged
+        }
+        for (int64_t j = 0; j < P; ++j) {
+          const T_ g = dHr[j] + pdout[row * P + j];
+          const T_ m = zh ? zh[row * P + j] : zp;
+          dhn[b * P + j] = (T_(1) - m) * g;
+          dHpr[j] = m * g;
+        }
+      }
+      // 2. projection: dh_raw = dh_new W_hr
+      if (proj) at::mm_out(dhraw, dhn_all[t], w_hr);
+      // 3. gates
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t row = t * B + b;
+        T_* dzr = pdz + row * GH;
+        if (!live[b]) {
+          for (int64_t k = 0; k < GH; ++k) dzr[k] = T_(0);
+          continue;
+        }
+        const T_* zr = pz + row * GH;
+        const T_* gr = pg + row * GH;
+        const T_* cn = pcn + row * H;
+        const T_* c_prev = pc_all + t * B * H + b * H;
+        T_* dCr = pdC + b * H;
+        const T_* dh = pdhr + b * H;
+        for (int64_t j = 0; j < H; ++j) {
+          const T_ m = zc ? zc[row * H + j] : zp;
+          dcn[j] = (T_(1) - m) * dCr[j];  // grad reaching c_new through the carried state
+          dCr[j] = m * dCr[j];  // zoneout's direct path to c_{t-1}
+        }
+        const T_* cin = cn;
+        if (lcw) {
+          const T_* ch = chat.data_ptr<T_>() + row * H;
+          for (int64_t j = 0; j < H; ++j) cl[j] = ch[j] * lcw[j] + lcb[j];
+          cin = cl.data();
+        }
+        act_fwd(act, cin, y.data(), H);
+        for (int64_t j = 0; j < H; ++j) {
+          do_[j] = dh[j] * y[j];  // h_raw = o act(cl)
+          dcl[j] = dh[j] * gr[oo + j];
+        }
+        act_bwd(act, cin, y.data(), dcl.data(), H);
+        if (lcw) {
+          ln_bwd(dcl.data(), chat.data_ptr<T_>() + row * H, rstd_c.data_ptr<T_>()[row], lcw,
+                 dln_c_w.data_ptr<T_>(), dln_c_b.data_ptr<T_>(), dcl.data(), H);
+        }
+        act_bwd(rec_act, zr + oo, gr + oo, do_.data(), H);  // do_ is now dz_o
+        for (int64_t j = 0; j < H; ++j) {
+          T_ dc = dcn[j] + dcl[j];
+          if (peep) { dc += do_[j] * po_ph[j]; dpo[j] += do_[j] * cn[j]; }
+          const T_ f = gr[fo + j], g = gr[go + j];
+          const T_ i = cifg ? T_(1) - f : gr[j];
+          df[j] = dc * c_prev[j];
+          di[j] = dc * g;
+          dg[j] = dc * i;
+          dCr[j] += dc * f;
+          if (cifg) df[j] -= di[j];  // i = 1 - f
+        }
+        act_bwd(rec_act, zr + fo, gr + fo, df.data(), H);
+        act_bwd(act, zr + go, gr + go, dg.data(), H);
+        if (!cifg) act_bwd(rec_act, zr, gr, di.data(), H);
+        for (int64_t j = 0; j < H; ++j) {
+          if (peep) {
+            dCr[j] += df[j] * pf_ph[j];
+            dpf[j] += df[j] * c_prev[j];
+            if (!cifg) { dCr[j] += di[j] * pi_ph[j]; dpi[j] += di[j] * c_prev[j]; }
+          }
+          if (!cifg) dzr[j] = di[j];
+          dzr[fo + j] = df[j];
+          dzr[go + j] = dg[j];
+          dzr[oo + j] = do_[j];
+        }
+      }
+      // 4. layer norm on the recurrent term
+      if (ln_hh) {
+        T_* pdgh = dgh.data_ptr<T_>();
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t row = t * B + b;
+          ln_bwd(pdz + row * GH, ghat.data_ptr<T_>() + row * GH, rstd_hh.data_ptr<T_>()[row],
+                 ln_hh_w.data_ptr<T_>(), dln_hh_w.data_ptr<T_>(), dln_hh_b.data_ptr<T_>(), pdgh + row * GH, GH);
+        }
+      }
+      // 5. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
+      at::mm_out(drh, dgh[t], w_hh);  // (B, P)
+      for (int64_t k = 0; k < B * P; ++k) pdH[k] = pdHp[k] + (rm ? pdrh[k] * rm[k] : pdrh[k]);
+    }
+  });
+  // weight gradients: one GEMM each over all T*B rows
+  auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
+  if (has(rec_mask)) rh_all = rh_all * rec_mask;
+  auto dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
+  auto dw_hr = proj ? at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H})) : at::empty({0}, opts);
+  return {dz, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
+  m.def("backward", &fused_backward, "lstmkit fused LSTM direction, backward");
+}

@@ -1,0 +1,196 @@
+"""The fused CPU backend: every variant, with a hand-written back-propagation through time in C++.
+
+The C++ source (``csrc/fused_cpu.cpp``) is compiled on first use with ``torch.utils.cpp_extension`` and
+cached per source, flags and torch version (in ``$LSTMKIT_CACHE`` or ``~/.cache/lstmkit``), so
+``pip install lstmkit`` compiles nothing and ``import lstmkit`` needs no compiler. If the build fails (no
+compiler, no ninja), the backend reports why and ``"auto"`` falls back to the reference loop.
+Set ``LSTMKIT_DISABLE_FUSED=1`` to switch it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .config import LSTMConfig
+from .functional import DirectionWeights, Gates, layer_norm
+from .registry import Backend, Request, register
+from .stack import DirectionResult, Noise, run_stack
+
+log = logging.getLogger(__name__)
+
+_ACT_IDS = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "hard_sigmoid_legacy": 4, "gelu": 5,
+            "softsign": 6, "identity": 7, "linear": 7}
+_SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
+# -fno-trapping-math lets gcc vectorise the float->int step of vexp; it changes no results.
+_CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"]
+
+_lock = threading.Lock()
+_module = None
+_error: Optional[str] = None
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("LSTMKIT_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "lstmkit")
+    return Path(root)
+
+
+def load_extension():
+    """Build (once) and return the compiled module, or None with the reason in :func:`extension_error`."""
+    global _module, _error
+    if _module is not None or _error is not None:
+        return _module
+    with _lock:
+        if _module is not None or _error is not None:
+            return _module
+        if os.environ.get("LSTMKIT_DISABLE_FUSED"):
+            _error = "disabled by LSTMKIT_DISABLE_FUSED"
+            return None
+        try:
+            from torch.utils.cpp_extension import load
+
+            source = _SOURCE.read_bytes()
+            key = hashlib.sha256(source + " ".join(_CFLAGS).encode() + torch.__version__.encode()).hexdigest()[:12]
+            name = f"lstmkit_fused_cpu_{key}"
+            build = cache_dir() / "extensions" / name
+            build.mkdir(parents=True, exist_ok=True)
+            log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
+            _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, build_directory=str(build),
+                           verbose=False)
+        except Exception as err:  # no compiler, no ninja, a read-only cache, ...: fall back with the reason
+            lines = str(err).strip().splitlines() or [""]
+            detail = next((ln for ln in lines if "error" in ln.lower()), lines[-1]).strip()[:300]
+            _error = f"C++ extension unavailable ({type(err).__name__}: {detail})"
+            log.warning("lstmkit: fused backend off: %s", _error)
+    return _module
+
+
+def extension_error() -> Optional[str]:
+    return _error
+
+
+_EMPTY = torch.empty(0)
+
+
+def _opt(t: Optional[Tensor]) -> Tensor:
+    return _EMPTY if t is None else t
+
+
+class _FusedDirection(torch.autograd.Function):
+    """One layer and direction over the projected input ``a`` (T, B, G*H)."""
+
+    @staticmethod
+    def forward(ctx, a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c,
+                valid, flags):
+        act, rec_act, cifg, eps, zone_p = flags
+        ext = _module
+        (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c) = ext.forward(
+            a.contiguous(), h0.contiguous(), c0.contiguous(), w_hh.contiguous(), w_hr, w_ph, ln_hh_w, ln_hh_b,
+            ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, act, rec_act, cifg, eps, zone_p)
+        ctx.flags = flags
+        ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph,
+                              ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid)
+        ctx.mark_non_differentiable(gates, c_all)
+        return out, h_all[-1], c_all[-1], gates, c_all
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
+        act, rec_act, cifg, eps, zone_p = ctx.flags
+        (h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
+         ln_c_b, rec_mask, zone_h, zone_c, valid) = ctx.saved_tensors
+        dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
+        dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
+        dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
+        (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb) = _module.backward(
+            dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh.contiguous(),
+            w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, act, rec_act, cifg, zone_p)
+
+        def g(t):
+            return t if t.numel() else None
+
+        return (da, dh0, dc0, dw_hh, g(dw_hr), g(dw_ph), g(dlnw), g(dlnb), g(dlcw), g(dlcb), None, None, None,
+                None, None)
+
+
+def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg: LSTMConfig,
+                    valid: Optional[Tensor], noise: Noise, return_gates: bool) -> DirectionResult:
+    """Same contract as :func:`lstmkit.kernels.reference.reference_direction`."""
+    H = cfg.hidden_size
+    T, B = x.shape[0], x.shape[1]
+    # Every constant added to the gate pre-activations before the loop, as one vector: b_ih, b_hh (unless
+    # it has to follow the recurrent layer norm) and the forget bias.
+    bias = w.b_ih
+    if w.b_hh is not None and w.ln_hh_w is None:
+        bias = w.b_hh if bias is None else bias + w.b_hh
+    if cfg.forget_bias:
+        f_rows = slice(0, H) if cfg.cifg else slice(H, 2 * H)
+        shift = x.new_zeros(w.w_ih.shape[0])
+        shift[f_rows] = cfg.forget_bias
+        bias = shift if bias is None else bias + shift
+    x2 = x.reshape(T * B, x.shape[-1])  # (T*B, I)
+    if w.ln_ih_w is not None:
+        a = layer_norm(x2 @ w.w_ih.t(), w.ln_ih_w, w.ln_ih_b, cfg.layer_norm_eps)
+        a = a if bias is None else a + bias
+    elif bias is not None:
+        a = torch.addmm(bias, x2, w.w_ih.t())  # (T*B, G*H): the input projection of all steps in one GEMM
+    else:
+        a = x2 @ w.w_ih.t()
+    a = a.view(T, B, -1)  # (T, B, G*H)
+    ln_hh_b = None
+    if w.ln_hh_w is not None:
+        # LN(W_hh h) + b_hh: the LN bias and b_hh are both constants after the normalisation
+        ln_hh_b = w.ln_hh_b if w.b_hh is None else w.ln_hh_b + w.b_hh
+    zone_p = 0.0
+    zone_h, zone_c = noise.zone_h, noise.zone_c
+    if isinstance(zone_h, float):
+        zone_p, zone_h, zone_c = zone_h, None, None
+    flags = (_ACT_IDS[cfg.activation], _ACT_IDS[cfg.recurrent_activation], cfg.cifg, float(cfg.layer_norm_eps),
+             zone_p)
+    out, h_n, c_n, gates, c_all = _FusedDirection.apply(
+        a, h0, c0, w.w_hh, _opt(w.w_hr), _opt(w.w_ph), _opt(w.ln_hh_w), _opt(ln_hh_b), _opt(w.ln_c_w),
+        _opt(w.ln_c_b), _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
+        _opt(None if valid is None else valid.contiguous()), flags)
+    gate_tuple = None
+    if return_gates:
+        parts = gates.split(H, dim=-1)  # (T, B, H) each
+        f, g, o = parts if cfg.cifg else parts[1:]
+        i = 1.0 - f if cfg.cifg else parts[0]
+        c = c_all[1:]
+        if valid is not None:  # zero past the end, like the reference backend
+            m = valid.unsqueeze(-1)
+            i, f, g, o, c = (v * m for v in (i, f, g, o, c))
+        gate_tuple = Gates(i, f, g, o, c)
+    return DirectionResult(out, h_n, c_n, gate_tuple)
+
+
+class FusedCPUBackend(Backend):
+    name = "fused"
+    description = "lstmkit fused C++ kernel with hand-written BPTT"
+    priority = 50
+
+    def unsupported(self, req: Request) -> Optional[str]:
+        cfg = req.config
+        if req.device.type != "cpu":
+            return f"fused runs on CPU only (tensors on {req.device.type})"
+        if req.dtype not in (torch.float32, torch.float64):
+            return f"fused supports float32 and float64, not {req.dtype}"
+        for what in ("activation", "recurrent_activation"):
+            spec = getattr(cfg, what)
+            if not isinstance(spec, str):
+                return f"fused needs a named {what}, not a callable"
+        if load_extension() is None:
+            return _error
+        return None
+
+    def run(self, x, h0, c0, lengths, weights, cfg, req):
+        return run_stack(fused_direction, x, h0, c0, lengths, weights.layers, cfg, req.training, req.return_gates)
+
+
+register(FusedCPUBackend())

@@ -1,0 +1,112 @@
+"""The fused C++ backend against the reference backend: every variant, fp32 and fp64, outputs and gradients."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import lstmkit
+from conftest import randomize_
+
+VARIANTS = [
+    {},
+    {"activation": "relu"},
+    {"activation": "gelu", "recurrent_activation": "hard_sigmoid"},
+    {"activation": "softsign", "recurrent_activation": "hard_sigmoid_legacy"},
+    {"activation": "identity"},
+    {"peephole": True},
+    {"layer_norm": True},
+    {"cifg": True},
+    {"cifg": True, "peephole": True, "layer_norm": True},
+    {"forget_bias": 1.0},
+    {"recurrent_dropout": 0.25},
+    {"zoneout": 0.2},
+    {"proj_size": 3, "peephole": True},
+    {"residual": True, "num_layers": 3, "bidirectional": True},
+    {"num_layers": 2, "dropout": 0.3, "bidirectional": True, "layer_norm": True, "zoneout": 0.1,
+     "recurrent_dropout": 0.1, "forget_bias": 1.0, "activation": "relu"},
+]
+
+# fp32 tolerances: outputs within 1e-5 of the reference; gradients (sums over B*T terms, some ~30 in size)
+# within 1e-4 absolute plus 1e-5 relative.
+# fp64 gradients within 1e-6: torch's hardsigmoid backward multiplies by 1/6 rounded to float32 even in
+# float64 (ATen's `one_sixth(1.0f / 6.0f)`), a 3e-8 relative error the fused kernel does not share; the
+# fp64 gradcheck tests hold the fused gradients to the numerical ones directly.
+TOL = {torch.float32: (1e-5, 1e-4, 1e-5), torch.float64: (1e-12, 1e-6, 0.0)}
+
+
+def _pair(opts, dtype):
+    opts = dict(opts)
+    layers = opts.pop("num_layers", 1)
+    fused = lstmkit.LSTM(5, 6, num_layers=layers, backend="fused", dtype=dtype, **opts)
+    randomize_(fused, seed=11)
+    ref = lstmkit.LSTM(5, 6, num_layers=layers, backend="reference", dtype=dtype, **opts)
+    ref.load_state_dict(fused.state_dict())
+    return fused, ref
+
+
+def _run(module, x, lengths, seed):
+    torch.manual_seed(seed)
+    out, (h, c), gates = module(x, lengths=lengths, return_gates=True)
+    (out.pow(2).sum() + 2 * h.sum() + 3 * c.sum()).backward()
+    return out, h, c, gates
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("opts", VARIANTS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "vanilla")
+def test_fused_matches_reference(opts, training, dtype):
+    fused, ref = _pair(opts, dtype)
+    fused.train(training)
+    ref.train(training)
+    atol, gtol, grtol = TOL[dtype]
+    for lengths in (None, [7, 2, 5, 7]):
+        x = torch.randn(7, 4, 5, dtype=dtype)
+        xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+        rf = _run(fused, xf, lengths, seed=5)
+        rr = _run(ref, xr, lengths, seed=5)
+        for a, b in zip(rf[:3], rr[:3]):
+            torch.testing.assert_close(a, b, atol=atol, rtol=0)
+        for layer_f, layer_r in zip(rf[3], rr[3]):
+            for gf, gr in zip(layer_f, layer_r):
+                for a, b in zip(gf, gr):
+                    torch.testing.assert_close(a, b.detach(), atol=atol, rtol=0)
+        torch.testing.assert_close(xf.grad, xr.grad, atol=gtol, rtol=grtol)
+        for (name, p), q in zip(fused.named_parameters(), ref.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, atol=gtol, rtol=grtol, msg=name)
+        fused.zero_grad()
+        ref.zero_grad()
+
+
+def test_auto_picks_fused_for_variants():
+    info = lstmkit.LSTM(4, 8, peephole=True).backend_info()
+    assert info.startswith("fused: ") and "native skipped: peephole" in info
+
+
+def test_callable_activation_falls_back_to_reference():
+    lstm = lstmkit.LSTM(4, 8, activation=torch.nn.functional.silu)
+    info = lstm.backend_info()
+    assert info.startswith("reference") and "fused skipped: fused needs a named activation" in info
+    with pytest.raises(ValueError, match="backend 'fused' cannot run this configuration"):
+        lstmkit.LSTM(4, 8, activation=torch.nn.functional.silu, backend="fused")(torch.randn(3, 1, 4))
+
+
+def test_without_the_extension_auto_falls_back_with_reason():
+    code = (
+        "import torch, lstmkit\n"
+        "m = lstmkit.LSTM(3, 4, peephole=True)\n"
+        "print(m.backend_info())\n"
+        "print(m(torch.randn(5, 2, 3))[0].shape)\n"
+    )
+    env = dict(os.environ, LSTMKIT_DISABLE_FUSED="1")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "reference:" in res.stdout and "fused skipped: disabled by LSTMKIT_DISABLE_FUSED" in res.stdout
+    assert "torch.Size([5, 2, 4])" in res.stdout
+
+
+def test_import_does_not_build_the_extension():
+    code = "import lstmkit, lstmkit.kernels.fused as f, sys; sys.exit(0 if f._module is None else 1)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
