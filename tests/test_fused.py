@@ -110,3 +110,19 @@ def test_without_the_extension_auto_falls_back_with_reason():
 def test_import_does_not_build_the_extension():
     code = "import lstmkit, lstmkit.kernels.fused as f, sys; sys.exit(0 if f._module is None else 1)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("opts", VARIANTS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "vanilla")
+def test_fused_inference_without_history(opts):
+    # under no_grad the kernel keeps no per-step history; results must not change
+    fused, ref = _pair(opts, torch.float32)
+    fused.eval()
+    ref.eval()
+    x = torch.randn(9, 3, 5)
+    for lengths in (None, [9, 4, 6]):
+        with torch.no_grad():
+            a = fused(x, lengths=lengths)
+            b = ref(x, lengths=lengths)
+        torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(a[1][0], b[1][0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(a[1][1], b[1][1], atol=1e-5, rtol=0)

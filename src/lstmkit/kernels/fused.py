@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import Optional
@@ -42,6 +44,23 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def _put_ninja_on_path() -> None:
+    """torch's builder runs ``ninja`` from PATH; the pip package installs it beside this Python."""
+    if shutil.which("ninja"):
+        return
+    candidates = [os.path.dirname(sys.executable)]
+    try:
+        import ninja
+
+        candidates.insert(0, ninja.BIN_DIR)
+    except (ImportError, AttributeError):
+        pass
+    for directory in candidates:
+        if shutil.which("ninja", path=directory):
+            os.environ["PATH"] = directory + os.pathsep + os.environ.get("PATH", "")
+            return
+
+
 def load_extension():
     """Build (once) and return the compiled module, or None with the reason in :func:`extension_error`."""
     global _module, _error
@@ -55,6 +74,8 @@ def load_extension():
             return None
         try:
             from torch.utils.cpp_extension import load
+
+            _put_ninja_on_path()
 
             source = _SOURCE.read_bytes()
             key = hashlib.sha256(source + " ".join(_CFLAGS).encode() + torch.__version__.encode()).hexdigest()[:12]
@@ -89,11 +110,10 @@ class _FusedDirection(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c,
                 valid, flags):
-        act, rec_act, cifg, eps, zone_p = flags
-        ext = _module
-        (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c) = ext.forward(
+        act, rec_act, cifg, eps, zone_p, save = flags
+        (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c) = _module.forward(
             a.contiguous(), h0.contiguous(), c0.contiguous(), w_hh.contiguous(), w_hr, w_ph, ln_hh_w, ln_hh_b,
-            ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, act, rec_act, cifg, eps, zone_p)
+            ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, act, rec_act, cifg, eps, zone_p, save)
         ctx.flags = flags
         ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph,
                               ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid)
@@ -102,7 +122,7 @@ class _FusedDirection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
-        act, rec_act, cifg, eps, zone_p = ctx.flags
+        act, rec_act, cifg, eps, zone_p, _ = ctx.flags
         (h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
          ln_c_b, rec_mask, zone_h, zone_c, valid) = ctx.saved_tensors
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
@@ -151,11 +171,14 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     zone_h, zone_c = noise.zone_h, noise.zone_c
     if isinstance(zone_h, float):
         zone_p, zone_h, zone_c = zone_h, None, None
+    tensors = (a, h0, c0, w.w_hh, _opt(w.w_hr), _opt(w.w_ph), _opt(w.ln_hh_w), _opt(ln_hh_b), _opt(w.ln_c_w),
+               _opt(w.ln_c_b))
+    # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
+    save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
     flags = (_ACT_IDS[cfg.activation], _ACT_IDS[cfg.recurrent_activation], cfg.cifg, float(cfg.layer_norm_eps),
-             zone_p)
+             zone_p, save)
     out, h_n, c_n, gates, c_all = _FusedDirection.apply(
-        a, h0, c0, w.w_hh, _opt(w.w_hr), _opt(w.w_ph), _opt(w.ln_hh_w), _opt(ln_hh_b), _opt(w.ln_c_w),
-        _opt(w.ln_c_b), _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
+        *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
         _opt(None if valid is None else valid.contiguous()), flags)
     gate_tuple = None
     if return_gates:
