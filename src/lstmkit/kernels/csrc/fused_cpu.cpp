@@ -9,11 +9,13 @@
 // Layouts: all tensors contiguous, time-major. z/gates: (T, B, G*H) with gate blocks [i, f, g, o]
 // (G = 4) or [f, g, o] (G = 3, cifg). Optional tensors are passed as empty tensors.
 
+#include <ATen/Parallel.h>
 #include <torch/extension.h>
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 namespace {
@@ -160,6 +162,19 @@ void gemm_nt(const at::Tensor& x, const at::Tensor& w, at::Tensor& out) {
 template <typename T>
 inline const T* ptr_or_null(const at::Tensor& t) { return has(t) ? t.data_ptr<T>() : nullptr; }
 
+// Run f(b0, b1) over the batch rows of one step: split across torch's intra-op threads when the step holds
+// enough work to pay for waking them (small shapes such as the first seed's B=10, H=50 run faster alone).
+constexpr int64_t kParallelMinElems = 16384;
+
+template <typename F>
+inline void for_rows(int64_t B, int64_t elems_per_row, const F& f) {
+  if (B > 1 && B * elems_per_row >= kParallelMinElems && at::get_num_threads() > 1) {
+    at::parallel_for(0, B, 1, f);
+  } else {
+    f(0, B);
+  }
+}
+
 struct Flags {
   int64_t act, rec_act;
   bool cifg;
@@ -227,7 +242,6 @@ std::vector<at::Tensor> fused_forward(
     T_* pout = out.data_ptr<T_>();
     T_* phr = proj ? h_raw.data_ptr<T_>() : nullptr;
     T_* pgh = gh.data_ptr<T_>();
-    std::vector<T_> cl(H), y(H), hbuf(proj ? 0 : H);
     const T_ zp = T_(zone_p);
 
     for (int64_t t = 0; t < T; ++t) {
@@ -241,7 +255,9 @@ std::vector<at::Tensor> fused_forward(
       } else {
         gemm_nt(h_prev, w_hh_c, gh);  // (B, GH)
       }
-      for (int64_t b = 0; b < B; ++b) {
+      for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+      std::vector<T_> cl(H), y(H);
+      for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
         const int64_t srow = save ? row : b;  // row in the per-step (saved or scratch) buffers
         T_* zr = pz + (keep_z ? row : b) * GH;
@@ -283,6 +299,7 @@ std::vector<at::Tensor> fused_forward(
           for (int64_t j = 0; j < H; ++j) hn[j] = gr[oo + j] * y[j];
         }
       }
+      });
       if (proj) {
         at::Tensor h_next = h_all[t + 1];
         gemm_nt(h_raw[save ? t : 0], w_hr_c, h_next);  // (B, P) = h_raw W_hr^T
@@ -363,9 +380,7 @@ std::vector<at::Tensor> fused_backward(
     const T_* pf_ph = peep ? ph + (cifg ? 0 : H) : nullptr;
     const T_* po_ph = peep ? ph + (cifg ? H : 2 * H) : nullptr;
     T_* dph = peep ? dw_ph.data_ptr<T_>() : nullptr;
-    T_* dpi = (peep && !cifg) ? dph : nullptr;
-    T_* dpf = peep ? dph + (cifg ? 0 : H) : nullptr;
-    T_* dpo = peep ? dph + (cifg ? H : 2 * H) : nullptr;
+    std::mutex acc_mutex;
     const T_* lcw = ptr_or_null<T_>(ln_c_w);
     const T_* lcb = ptr_or_null<T_>(ln_c_b);
     const T_* rm = ptr_or_null<T_>(rec_mask);
@@ -379,7 +394,6 @@ std::vector<at::Tensor> fused_backward(
     T_* pdhr = dhraw.data_ptr<T_>();
     T_* pdrh = drh.data_ptr<T_>();
     const T_ zp = T_(zone_p);
-    std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H);
 
     for (int64_t t = T - 1; t >= 0; --t) {
       // 1. zoneout and lengths: split dh_t, dc_t into the new values' grads and the direct path to t-1
@@ -405,7 +419,14 @@ std::vector<at::Tensor> fused_backward(
       // 2. projection: dh_raw = dh_new W_hr
       if (proj) gemm_nt(dhn_all[t], w_hr_tc, dhraw);
       // 3. gates
-      for (int64_t b = 0; b < B; ++b) {
+      for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+      std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H);
+      // per-chunk accumulators for the parameter gradients summed over the batch, merged under a lock
+      std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(lcw ? H : 0, T_(0)), acc_lb(lcw ? H : 0, T_(0));
+      T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
+      T_* dpf = peep ? acc_ph.data() + H : nullptr;
+      T_* dpo = peep ? acc_ph.data() + 2 * H : nullptr;
+      for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * B + b;
         T_* dzr = pdz + row * GH;
         if (!live[b]) {
@@ -436,8 +457,8 @@ std::vector<at::Tensor> fused_backward(
         }
         act_bwd(act, cin, y.data(), dcl.data(), H);
         if (lcw) {
-          ln_bwd(dcl.data(), chat.data_ptr<T_>() + row * H, rstd_c.data_ptr<T_>()[row], lcw,
-                 dln_c_w.data_ptr<T_>(), dln_c_b.data_ptr<T_>(), dcl.data(), H);
+          ln_bwd(dcl.data(), chat.data_ptr<T_>() + row * H, rstd_c.data_ptr<T_>()[row], lcw, acc_lw.data(),
+                 acc_lb.data(), dcl.data(), H);
         }
         auto zat = [zr](int64_t off) { return zr ? zr + off : nullptr; };
         act_bwd(rec_act, zat(oo), gr + oo, do_.data(), H);  // do_ is now dz_o
@@ -467,6 +488,21 @@ std::vector<at::Tensor> fused_backward(
           dzr[oo + j] = do_[j];
         }
       }
+      if (peep || lcw) {
+        std::lock_guard<std::mutex> guard(acc_mutex);
+        if (peep) {  // weight_ph rows: i, f, o (f, o with cifg)
+          if (!cifg) for (int64_t j = 0; j < H; ++j) dph[j] += acc_ph[j];
+          T_* df_out = dph + (cifg ? 0 : H);
+          T_* do_out = dph + (cifg ? H : 2 * H);
+          for (int64_t j = 0; j < H; ++j) { df_out[j] += acc_ph[H + j]; do_out[j] += acc_ph[2 * H + j]; }
+        }
+        if (lcw) {
+          T_* w_out = dln_c_w.data_ptr<T_>();
+          T_* b_out = dln_c_b.data_ptr<T_>();
+          for (int64_t j = 0; j < H; ++j) { w_out[j] += acc_lw[j]; b_out[j] += acc_lb[j]; }
+        }
+      }
+      });
       // 4. layer norm on the recurrent term
       if (ln_hh) {
         T_* pdgh = dgh.data_ptr<T_>();
