@@ -130,7 +130,15 @@ def bench_shape(s: Shape, args) -> list[Row]:
     if args.skip_slow and s.name in ("char-lm", "long-seq"):
         models.pop("lstmkit reference")
         models.pop("LSTMCell loop")
-    notes = {k: (m.backend_info().split(":")[0] if isinstance(m, lstmkit.LSTM) else "") for k, m in models.items()}
+    def backend_names(m) -> str:
+        """The backend of each phase: inference (eval) and training can differ (recurrent dropout)."""
+        names = []
+        for training in (False, True):
+            m.train(training)
+            names.append(m.backend_info().split(":")[0])
+        return names[0] if names[0] == names[1] else f"{names[0]} / {names[1]}"
+
+    notes = {k: (backend_names(m) if isinstance(m, lstmkit.LSTM) else "") for k, m in models.items()}
     notes["LSTMCell loop"] = "python loop"
     notes["torch.nn.LSTM"] = "oneDNN"
 

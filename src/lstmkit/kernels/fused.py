@@ -44,6 +44,19 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def _cpu_fingerprint() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    import platform
+
+    return platform.machine() + platform.processor()
+
+
 def _put_ninja_on_path() -> None:
     """torch's builder runs ``ninja`` from PATH; the pip package installs it beside this Python."""
     if shutil.which("ninja"):
@@ -78,7 +91,10 @@ def load_extension():
             _put_ninja_on_path()
 
             source = _SOURCE.read_bytes()
-            key = hashlib.sha256(source + " ".join(_CFLAGS).encode() + torch.__version__.encode()).hexdigest()[:12]
+            # -march=native binaries are specific to the CPU: a home directory shared by different machines
+            # must not hand one machine's build to another
+            key = hashlib.sha256(source + " ".join(_CFLAGS).encode() + torch.__version__.encode()
+                                 + _cpu_fingerprint().encode()).hexdigest()[:12]
             name = f"lstmkit_fused_cpu_{key}"
             build = cache_dir() / "extensions" / name
             build.mkdir(parents=True, exist_ok=True)

@@ -423,6 +423,7 @@ std::vector<at::Tensor> fused_backward(
       std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H);
       // per-chunk accumulators for the parameter gradients summed over the batch, merged under a lock
       std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(lcw ? H : 0, T_(0)), acc_lb(lcw ? H : 0, T_(0));
+      std::vector<T_> acc_hw(ln_hh ? GH : 0, T_(0)), acc_hb(ln_hh ? GH : 0, T_(0));
       T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
       T_* dpf = peep ? acc_ph.data() + H : nullptr;
       T_* dpo = peep ? acc_ph.data() + 2 * H : nullptr;
@@ -431,6 +432,7 @@ std::vector<at::Tensor> fused_backward(
         T_* dzr = pdz + row * GH;
         if (!live[b]) {
           for (int64_t k = 0; k < GH; ++k) dzr[k] = T_(0);
+          if (ln_hh) for (int64_t k = 0; k < GH; ++k) dgh.data_ptr<T_>()[row * GH + k] = T_(0);
           continue;
         }
         const T_* zr = keep_z ? pz + row * GH : nullptr;  // pre-activations, kept only for GELU
@@ -487,8 +489,12 @@ std::vector<at::Tensor> fused_backward(
           dzr[go + j] = dg[j];
           dzr[oo + j] = do_[j];
         }
+        if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
+          ln_bwd(dzr, ghat.data_ptr<T_>() + row * GH, rstd_hh.data_ptr<T_>()[row], ln_hh_w.data_ptr<T_>(),
+                 acc_hw.data(), acc_hb.data(), dgh.data_ptr<T_>() + row * GH, GH);
+        }
       }
-      if (peep || lcw) {
+      if (peep || lcw || ln_hh) {
         std::lock_guard<std::mutex> guard(acc_mutex);
         if (peep) {  // weight_ph rows: i, f, o (f, o with cifg)
           if (!cifg) for (int64_t j = 0; j < H; ++j) dph[j] += acc_ph[j];
@@ -501,18 +507,14 @@ std::vector<at::Tensor> fused_backward(
           T_* b_out = dln_c_b.data_ptr<T_>();
           for (int64_t j = 0; j < H; ++j) { w_out[j] += acc_lw[j]; b_out[j] += acc_lb[j]; }
         }
-      }
-      });
-      // 4. layer norm on the recurrent term
-      if (ln_hh) {
-        T_* pdgh = dgh.data_ptr<T_>();
-        for (int64_t b = 0; b < B; ++b) {
-          const int64_t row = t * B + b;
-          ln_bwd(pdz + row * GH, ghat.data_ptr<T_>() + row * GH, rstd_hh.data_ptr<T_>()[row],
-                 ln_hh_w.data_ptr<T_>(), dln_hh_w.data_ptr<T_>(), dln_hh_b.data_ptr<T_>(), pdgh + row * GH, GH);
+        if (ln_hh) {
+          T_* w_out = dln_hh_w.data_ptr<T_>();
+          T_* b_out = dln_hh_b.data_ptr<T_>();
+          for (int64_t k = 0; k < GH; ++k) { w_out[k] += acc_hw[k]; b_out[k] += acc_hb[k]; }
         }
       }
-      // 5. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
+      });
+      // 4. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
       gemm_nt(dgh[t], w_hh_tc, drh);  // (B, P) = dgh W_hh
       for (int64_t k = 0; k < B * P; ++k) pdH[k] = pdHp[k] + (rm ? pdrh[k] * rm[k] : pdrh[k]);
     }
