@@ -175,10 +175,33 @@ inline void for_rows(int64_t B, int64_t elems_per_row, const F& f) {
   }
 }
 
-struct Flags {
-  int64_t act, rec_act;
-  bool cifg;
-  double eps, zone_p;  // zone_p: zoneout probability used where no mask tensor is given (eval), else 0
+// Raw pointers to the optional inputs of the variants, shared by the forward and backward passes.
+template <typename T>
+struct Variant {
+  const T* pi = nullptr;  // peephole rows i, f, o of weight_ph (no i row with cifg)
+  const T* pf = nullptr;
+  const T* po = nullptr;
+  const T* lcw;  // layer norm of c: gain, bias
+  const T* lcb;
+  const T* rm;  // recurrent dropout mask (B, P)
+  const T* zh;  // zoneout masks (T, B, P), (T, B, H)
+  const T* zc;
+  const bool* vd;  // valid steps (T, B) from lengths
+  T zp;  // zoneout probability where no mask is given (eval), else 0
+
+  Variant(const at::Tensor& w_ph, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
+          const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, bool cifg, int64_t H,
+          double zone_p)
+      : lcw(ptr_or_null<T>(ln_c_w)), lcb(ptr_or_null<T>(ln_c_b)), rm(ptr_or_null<T>(rec_mask)),
+        zh(ptr_or_null<T>(zone_h)), zc(ptr_or_null<T>(zone_c)),
+        vd(has(valid) ? valid.data_ptr<bool>() : nullptr), zp(T(zone_p)) {
+    if (has(w_ph)) {
+      const T* ph = w_ph.data_ptr<T>();
+      pi = cifg ? nullptr : ph;
+      pf = ph + (cifg ? 0 : H);
+      po = ph + (cifg ? H : 2 * H);
+    }
+  }
 };
 
 }  // namespace
@@ -222,18 +245,13 @@ std::vector<at::Tensor> fused_forward(
     using T_ = scalar_t;
     const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
     const T_* pa = a.data_ptr<T_>();
-    const T_* ph = ptr_or_null<T_>(w_ph);
-    const T_* pi_ph = (peep && !cifg) ? ph : nullptr;
-    const T_* pf_ph = peep ? ph + (cifg ? 0 : H) : nullptr;
-    const T_* po_ph = peep ? ph + (cifg ? H : 2 * H) : nullptr;
+    const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
+    const T_ *pi_ph = v.pi, *pf_ph = v.pf, *po_ph = v.po, *lcw = v.lcw, *lcb = v.lcb, *rm = v.rm, *zh = v.zh,
+             *zc = v.zc;
+    const bool* vd = v.vd;
+    const T_ zp = v.zp;
     const T_* lnw = ptr_or_null<T_>(ln_hh_w);
     const T_* lnb = ptr_or_null<T_>(ln_hh_b);
-    const T_* lcw = ptr_or_null<T_>(ln_c_w);
-    const T_* lcb = ptr_or_null<T_>(ln_c_b);
-    const T_* rm = ptr_or_null<T_>(rec_mask);
-    const T_* zh = ptr_or_null<T_>(zone_h);
-    const T_* zc = ptr_or_null<T_>(zone_c);
-    const bool* vd = has(valid) ? valid.data_ptr<bool>() : nullptr;
     T_* pz = z.data_ptr<T_>();
     T_* pg = gates.data_ptr<T_>();
     T_* pcn = c_new.data_ptr<T_>();
@@ -242,7 +260,6 @@ std::vector<at::Tensor> fused_forward(
     T_* pout = out.data_ptr<T_>();
     T_* phr = proj ? h_raw.data_ptr<T_>() : nullptr;
     T_* pgh = gh.data_ptr<T_>();
-    const T_ zp = T_(zone_p);
 
     for (int64_t t = 0; t < T; ++t) {
       const T_* hp = ph_all + t * B * P;  // h_{t-1}: (B, P)
@@ -375,25 +392,19 @@ std::vector<at::Tensor> fused_backward(
     const T_* pcn = c_new.data_ptr<T_>();
     const T_* pc_all = c_all.data_ptr<T_>();
     const T_* pdout = dout.data_ptr<T_>();
-    const T_* ph = ptr_or_null<T_>(w_ph);
-    const T_* pi_ph = (peep && !cifg) ? ph : nullptr;
-    const T_* pf_ph = peep ? ph + (cifg ? 0 : H) : nullptr;
-    const T_* po_ph = peep ? ph + (cifg ? H : 2 * H) : nullptr;
+    const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
+    const T_ *pi_ph = v.pi, *pf_ph = v.pf, *po_ph = v.po, *lcw = v.lcw, *lcb = v.lcb, *rm = v.rm, *zh = v.zh,
+             *zc = v.zc;
+    const bool* vd = v.vd;
+    const T_ zp = v.zp;
     T_* dph = peep ? dw_ph.data_ptr<T_>() : nullptr;
     std::mutex acc_mutex;
-    const T_* lcw = ptr_or_null<T_>(ln_c_w);
-    const T_* lcb = ptr_or_null<T_>(ln_c_b);
-    const T_* rm = ptr_or_null<T_>(rec_mask);
-    const T_* zh = ptr_or_null<T_>(zone_h);
-    const T_* zc = ptr_or_null<T_>(zone_c);
-    const bool* vd = has(valid) ? valid.data_ptr<bool>() : nullptr;
     T_* pdz = dz.data_ptr<T_>();
     T_* pdH = dH.data_ptr<T_>();
     T_* pdC = dC.data_ptr<T_>();
     T_* pdHp = dHp.data_ptr<T_>();
     T_* pdhr = dhraw.data_ptr<T_>();
     T_* pdrh = drh.data_ptr<T_>();
-    const T_ zp = T_(zone_p);
 
     for (int64_t t = T - 1; t >= 0; --t) {
       // 1. zoneout and lengths: split dh_t, dc_t into the new values' grads and the direct path to t-1
