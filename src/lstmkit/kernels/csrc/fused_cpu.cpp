@@ -1,21 +1,23 @@
 // lstmkit fused CPU kernel: one layer, one direction, every variant; forward and hand-written BPTT.
 //
 // The input projection a = [LN](W_ih x) + b_ih + b_hh + forget bias is computed for all steps by the caller
-// (one GEMM). This file runs the recurrence: per step one GEMM h_{t-1} W_hh^T (ATen/MKL), then one fused
-// pass over the gates. The backward pass walks the steps in reverse doing the same, and the weight
-// gradients dW_hh and dW_hr are computed after the loop as single large GEMMs over all T*B rows (the trick
-// cuDNN and haste use). Equations: docs/equations.md; specification: kernels/functional.py::cell_step.
+// (one GEMM). This file runs the recurrence: per step one GEMM h_{t-1} W_hh^T (oneDNN's brgemm micro-kernel),
+// then one fused pass over the gates. Each thread owns a block of batch rows for the whole sequence. The
+// backward pass walks the steps in reverse doing the same, and the weight gradients dW_hh and dW_hr are
+// computed after the loop as single large GEMMs over all T*B rows (the trick cuDNN and haste use). Equations: docs/equations.md; specification: kernels/functional.py::cell_step.
 //
 // Layouts: all tensors contiguous, time-major. z/gates: (T, B, G*H) with gate blocks [i, f, g, o]
 // (G = 4) or [f, g, o] (G = 3, cifg). Optional tensors are passed as empty tensors.
 
 #include <ATen/Parallel.h>
+#include <ATen/native/CPUBlas.h>
 #include <torch/extension.h>
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -95,17 +97,21 @@ inline void act_bwd(int64_t kind, const T* x, const T* y, T* d, int64_t n) {
   }
 }
 
-// Row layer norm: xhat = (x - mean) * rstd, y = xhat * w + b. Returns rstd.
+// Row layer norm: xhat = (x - mean) * rstd, y = xhat * w + b. Returns rstd. The reductions carry
+// `omp simd reduction` so gcc vectorises them (-fopenmp-simd; no OpenMP runtime involved): a plain
+// floating-point sum is never reassociated, and scalar sums made layer norm the slowest variant.
 template <typename T>
 inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, double eps) {
-  double mean = 0, var = 0;
-  for (int64_t j = 0; j < n; ++j) mean += x[j];
-  mean /= n;
-  for (int64_t j = 0; j < n; ++j) { const double d = x[j] - mean; var += d * d; }
-  var /= n;
-  const T rstd = T(1.0 / std::sqrt(var + eps));
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += x[j];
+  const T mean = sum / T(n);
+  T var = 0;
+#pragma omp simd reduction(+ : var)
+  for (int64_t j = 0; j < n; ++j) var += (x[j] - mean) * (x[j] - mean);
+  const T rstd = T(1) / std::sqrt(var / T(n) + T(eps));
   for (int64_t j = 0; j < n; ++j) {
-    xhat[j] = T(x[j] - mean) * rstd;
+    xhat[j] = (x[j] - mean) * rstd;
     y[j] = xhat[j] * w[j] + b[j];
   }
   return rstd;
@@ -114,61 +120,71 @@ inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, do
 // Given dy for y = LN(x), accumulate dw, db and write dx (may alias dy).
 template <typename T>
 inline void ln_bwd(const T* dy, const T* xhat, T rstd, const T* w, T* dw, T* db, T* dx, int64_t n) {
-  double s1 = 0, s2 = 0;
+  T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
   for (int64_t j = 0; j < n; ++j) {
     const T g = dy[j] * w[j];
-    dw[j] += dy[j] * xhat[j];
-    db[j] += dy[j];
     s1 += g;
     s2 += g * xhat[j];
   }
-  const T m1 = T(s1 / n), m2 = T(s2 / n);
+  for (int64_t j = 0; j < n; ++j) {
+    dw[j] += dy[j] * xhat[j];
+    db[j] += dy[j];
+  }
+  const T m1 = s1 / T(n), m2 = s2 / T(n);
   for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * w[j] - m1 - xhat[j] * m2);
 }
 
 inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 
-// out = x @ w^T for x (M, K) and w (N, K) contiguous. Large float32 products go to oneDNN through torch's
-// own mkldnn::_linear_pointwise operator: on AVX-512 CPUs its GEMM runs about twice as fast as the MKL
-// GEMM behind at::mm (measured on the build machine: 344 us vs 800 us for 64x512 @ 512x2048). Small ones stay on at::mm, whose call overhead is lower;
-// the crossover measured on the build machine is about 1.5M multiply-adds.
-constexpr int64_t kOneDnnMinMacs = 1500000;
-
-const c10::OperatorHandle* onednn_linear() {
-  static const c10::OperatorHandle* op = []() -> const c10::OperatorHandle* {
-    try {
-      static auto handle = c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
-      return &handle;
-    } catch (const std::exception&) {
-      return nullptr;  // a build without oneDNN: MKL/OpenBLAS through at::mm only
-    }
-  }();
-  return op;
-}
-
-void gemm_nt(const at::Tensor& x, const at::Tensor& w, at::Tensor& out) {
-  const int64_t macs = x.size(0) * x.size(1) * w.size(0);
-  const c10::OperatorHandle* op = x.scalar_type() == at::kFloat && macs >= kOneDnnMinMacs ? onednn_linear() : nullptr;
-  if (op == nullptr) {
-    at::mm_out(out, x, w.t());
-    return;
-  }
-  torch::jit::Stack stack{x, w, c10::IValue(), c10::IValue(std::string("none")),
-                          c10::IValue(c10::List<std::optional<at::Scalar>>()), c10::IValue()};
-  op->callBoxed(&stack);
-  out.copy_(stack[0].toTensor());
-}
-
 template <typename T>
 inline const T* ptr_or_null(const at::Tensor& t) { return has(t) ? t.data_ptr<T>() : nullptr; }
 
-// Run f(b0, b1) over the batch rows of one step: split across torch's intra-op threads when the step holds
-// enough work to pay for waking them (small shapes such as the first seed's B=10, H=50 run faster alone).
-constexpr int64_t kParallelMinElems = 16384;
+// ---- GEMMs ------------------------------------------------------------------------------------------------
+// The recurrence needs, per step and per block of batch rows, C (M, N) = A (M, K) @ Bt (K, N), row-major.
+// float32 uses oneDNN's batch-reduce GEMM micro-kernel (at::native::cpublas::brgemm, the kernel torch's own
+// CPU flash attention uses): it runs on the calling thread with no dispatch, about 1 us for the first seed's
+// 10x50 @ 50x200 where at::mm costs 11 us, and 654 us for 64x512 @ 512x2048 on one core where at::mm takes
+// 1049 us on two. Builds without the micro-kernel, and float64, use at::mm on the blocks.
+bool probe_brgemm() {
+  try {
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[4] = {0, 0, 0, 0};
+    at::native::cpublas::brgemm(2, 2, 2, 2, 2, 2, false, a, b, c, false);
+    at::native::cpublas::brgemm_release(false);
+    return c[0] == 1 && c[3] == 4;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool brgemm_available() {
+  static const bool ok = probe_brgemm();
+  return ok;
+}
+
+template <typename T>
+void gemm_rows(const T* A, int64_t M, int64_t K, const T* Bt, int64_t N, T* C) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (brgemm_available()) {
+      at::native::cpublas::brgemm(M, N, K, K, N, N, false, A, Bt, C, false);
+      return;
+    }
+  }
+  auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  auto a = at::from_blob(const_cast<T*>(A), {M, K}, opts);
+  auto b = at::from_blob(const_cast<T*>(Bt), {K, N}, opts);
+  auto c = at::from_blob(C, {M, N}, opts);
+  at::mm_out(c, a, b);
+}
+
+// Batch rows never interact in an LSTM: each thread runs every time step for its own block of rows, so the
+// whole sequence needs one fork and join instead of a synchronisation per step. Blocks are split only when
+// the micro-kernel GEMM can run inside a parallel region (float32) and there is enough work.
+constexpr int64_t kParallelMinWork = 1 << 16;  // B * T * 4H multiply-adds per GEMM column, roughly
 
 template <typename F>
-inline void for_rows(int64_t B, int64_t elems_per_row, const F& f) {
-  if (B > 1 && B * elems_per_row >= kParallelMinElems && at::get_num_threads() > 1) {
+void for_row_blocks(bool parallel_ok, int64_t B, int64_t work, const F& f) {
+  if (parallel_ok && B > 1 && work >= kParallelMinWork && at::get_num_threads() > 1) {
     at::parallel_for(0, B, 1, f);
   } else {
     f(0, B);
@@ -214,9 +230,9 @@ std::vector<at::Tensor> fused_forward(
     const at::Tensor& zone_c, const at::Tensor& valid, int64_t act, int64_t rec_act, bool cifg, double eps,
     double zone_p, bool save) {
   const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
-  const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w);
+  const bool proj = has(w_hr), peep = has(w_ph);
   const bool zoned = has(zone_h) || zone_p != 0.0;
-  // What the backward pass needs is kept for every step; the rest lives in one-step scratch buffers, so
+  // What the backward pass needs is kept for every step; the rest lives in one-step scratch rows, so
   // inference writes little fresh memory (first-touch page faults cost as much as the arithmetic here).
   // Pre-activations are needed only for GELU's derivative; c_new differs from the carried c only under
   // zoneout.
@@ -230,28 +246,26 @@ std::vector<at::Tensor> fused_forward(
   auto gates = at::empty({Ts, B, GH}, opts);
   auto c_new = at::empty({keep_cn ? T : 1, B, H}, opts);
   auto h_raw = proj ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
-  auto ghat = ln_hh ? at::empty({Ts, B, GH}, opts) : at::empty({0}, opts);
-  auto rstd_hh = ln_hh ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto chat = ln_c ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
-  auto rstd_c = ln_c ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
+  auto ghat = has(ln_hh_w) ? at::empty({Ts, B, GH}, opts) : at::empty({0}, opts);
+  auto rstd_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
+  auto chat = has(ln_c_w) ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
+  auto rstd_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   h_all[0].copy_(h0);
   c_all[0].copy_(c0);
-  auto w_hh_c = w_hh.contiguous();  // (GH, P)
-  auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H)
-  auto gh = at::empty({B, GH}, opts);
-  auto rh = has(rec_mask) ? at::empty({B, P}, opts) : at::Tensor();
+  auto w_hh_t = w_hh.t().contiguous();  // (P, GH): the GEMMs take B row-major (K, N)
+  auto w_hr_t = proj ? w_hr.t().contiguous() : w_hr;  // (H, P)
+  auto gh = at::empty({B, GH}, opts);  // W_hh h_{t-1} of the current step, one row per sequence
+  auto rh = has(rec_mask) ? at::empty({B, P}, opts) : at::empty({0}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
     using T_ = scalar_t;
     const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
-    const T_* pa = a.data_ptr<T_>();
     const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
-    const T_ *pi_ph = v.pi, *pf_ph = v.pf, *po_ph = v.po, *lcw = v.lcw, *lcb = v.lcb, *rm = v.rm, *zh = v.zh,
-             *zc = v.zc;
-    const bool* vd = v.vd;
-    const T_ zp = v.zp;
     const T_* lnw = ptr_or_null<T_>(ln_hh_w);
     const T_* lnb = ptr_or_null<T_>(ln_hh_b);
+    const T_* pa = a.data_ptr<T_>();
+    const T_* pwt = w_hh_t.data_ptr<T_>();
+    const T_* pwrt = proj ? w_hr_t.data_ptr<T_>() : nullptr;
     T_* pz = z.data_ptr<T_>();
     T_* pg = gates.data_ptr<T_>();
     T_* pcn = c_new.data_ptr<T_>();
@@ -260,96 +274,96 @@ std::vector<at::Tensor> fused_forward(
     T_* pout = out.data_ptr<T_>();
     T_* phr = proj ? h_raw.data_ptr<T_>() : nullptr;
     T_* pgh = gh.data_ptr<T_>();
+    T_* prh = v.rm ? rh.data_ptr<T_>() : nullptr;
+    T_* pghat = has(ln_hh_w) ? ghat.data_ptr<T_>() : nullptr;
+    T_* prstd_hh = has(ln_hh_w) ? rstd_hh.data_ptr<T_>() : nullptr;
+    T_* pchat = has(ln_c_w) ? chat.data_ptr<T_>() : nullptr;
+    T_* prstd_c = has(ln_c_w) ? rstd_c.data_ptr<T_>() : nullptr;
 
-    for (int64_t t = 0; t < T; ++t) {
-      const T_* hp = ph_all + t * B * P;  // h_{t-1}: (B, P)
-      const T_* cp = pc_all + t * B * H;  // c_{t-1}: (B, H)
-      at::Tensor h_prev = h_all[t];
-      if (rm) {
-        T_* prh = rh.data_ptr<T_>();
-        for (int64_t k = 0; k < B * P; ++k) prh[k] = hp[k] * rm[k];  // variational dropout on h_{t-1}
-        gemm_nt(rh, w_hh_c, gh);  // (B, GH)
-      } else {
-        gemm_nt(h_prev, w_hh_c, gh);  // (B, GH)
-      }
-      for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+    for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
+      const int64_t nb = b1 - b0;
       std::vector<T_> cl(H), y(H);
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t row = t * B + b;
-        const int64_t srow = save ? row : b;  // row in the per-step (saved or scratch) buffers
-        T_* zr = pz + (keep_z ? row : b) * GH;
-        T_* gr = pg + srow * GH;
-        const T_* ar = pa + row * GH;
-        T_* ghr = pgh + b * GH;
-        const T_* c_prev = cp + b * H;
-        if (lnw) {
-          T_* ghat_r = ghat.data_ptr<T_>() + srow * GH;
-          rstd_hh.data_ptr<T_>()[srow] = ln_fwd(ghr, lnw, lnb, ghat_r, ghr, GH, eps);
+      for (int64_t t = 0; t < T; ++t) {
+        const T_* hp = ph_all + t * B * P;  // h_{t-1}: (B, P)
+        const T_* cp = pc_all + t * B * H;  // c_{t-1}: (B, H)
+        T_* hnext = ph_all + (t + 1) * B * P;
+        T_* cnext = pc_all + (t + 1) * B * H;
+        const T_* gemm_in = hp + b0 * P;
+        if (v.rm) {  // variational dropout on h_{t-1}
+          for (int64_t k = b0 * P; k < b1 * P; ++k) prh[k] = hp[k] * v.rm[k];
+          gemm_in = prh + b0 * P;
         }
-        for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
-        if (peep) {
-          for (int64_t j = 0; j < H; ++j) zr[fo + j] += pf_ph[j] * c_prev[j];
-          if (pi_ph) for (int64_t j = 0; j < H; ++j) zr[j] += pi_ph[j] * c_prev[j];
-        }
-        act_fwd(rec_act, zr + fo, gr + fo, H);  // f = s(z_f)
-        if (!cifg) act_fwd(rec_act, zr, gr, H);  // i = s(z_i)
-        act_fwd(act, zr + go, gr + go, H);  // g = act(z_g)
-        T_* cn = pcn + (keep_cn ? row : b) * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const T_ i = cifg ? T_(1) - gr[fo + j] : gr[j];
-          cn[j] = gr[fo + j] * c_prev[j] + i * gr[go + j];  // c = f c_{t-1} + i g
-        }
-        if (peep) for (int64_t j = 0; j < H; ++j) zr[oo + j] += po_ph[j] * cn[j];
-        act_fwd(rec_act, zr + oo, gr + oo, H);  // o = s(z_o)
-        const T_* cin = cn;
-        if (lcw) {
-          rstd_c.data_ptr<T_>()[srow] = ln_fwd(cn, lcw, lcb, chat.data_ptr<T_>() + srow * H, cl.data(), H, eps);
-          cin = cl.data();
-        }
-        act_fwd(act, cin, y.data(), H);
-        if (proj) {
-          T_* hr = phr + srow * H;
-          for (int64_t j = 0; j < H; ++j) hr[j] = gr[oo + j] * y[j];  // h_raw = o act(c)
-        } else {
-          // without projection h_raw is h_new: write it straight into the carried state below
-          T_* hn = ph_all + (t + 1) * B * P + b * P;
-          for (int64_t j = 0; j < H; ++j) hn[j] = gr[oo + j] * y[j];
-        }
-      }
-      });
-      if (proj) {
-        at::Tensor h_next = h_all[t + 1];
-        gemm_nt(h_raw[save ? t : 0], w_hr_c, h_next);  // (B, P) = h_raw W_hr^T
-      }
-      // zoneout and lengths: new state and output
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t row = t * B + b;
-        T_* hn = ph_all + (t + 1) * B * P + b * P;
-        T_* cnext = pc_all + (t + 1) * B * H + b * H;
-        const T_* hpr = hp + b * P;
-        const T_* cpr = cp + b * H;
-        const T_* cn = pcn + (keep_cn ? row : b) * H;
-        T_* o = pout + row * P;
-        if (vd && !vd[row]) {  // past this sequence's end: state frozen, output zero
-          for (int64_t j = 0; j < P; ++j) { hn[j] = hpr[j]; o[j] = T_(0); }
-          for (int64_t j = 0; j < H; ++j) cnext[j] = cpr[j];
-          continue;
-        }
-        if (zh || zp != T_(0)) {
-          for (int64_t j = 0; j < P; ++j) {
-            const T_ m = zh ? zh[row * P + j] : zp;
-            hn[j] += m * (hpr[j] - hn[j]);
+        gemm_rows(gemm_in, nb, P, pwt, GH, pgh + b0 * GH);  // (nb, GH) = h_{t-1} W_hh^T
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          const int64_t srow = save ? row : b;  // row in the per-step (saved or scratch) buffers
+          T_* zr = pz + (keep_z ? row : b) * GH;
+          T_* gr = pg + srow * GH;
+          const T_* ar = pa + row * GH;
+          T_* ghr = pgh + b * GH;
+          const T_* c_prev = cp + b * H;
+          if (lnw) prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, pghat + srow * GH, ghr, GH, eps);
+          for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
+          if (peep) {
+            for (int64_t j = 0; j < H; ++j) zr[fo + j] += v.pf[j] * c_prev[j];
+            if (v.pi) for (int64_t j = 0; j < H; ++j) zr[j] += v.pi[j] * c_prev[j];
           }
+          act_fwd(rec_act, zr + fo, gr + fo, H);  // f = s(z_f)
+          if (!cifg) act_fwd(rec_act, zr, gr, H);  // i = s(z_i)
+          act_fwd(act, zr + go, gr + go, H);  // g = act(z_g)
+          T_* cn = pcn + (keep_cn ? row : b) * H;
           for (int64_t j = 0; j < H; ++j) {
-            const T_ m = zc ? zc[row * H + j] : zp;
-            cnext[j] = cn[j] + m * (cpr[j] - cn[j]);
+            const T_ i = cifg ? T_(1) - gr[fo + j] : gr[j];
+            cn[j] = gr[fo + j] * c_prev[j] + i * gr[go + j];  // c = f c_{t-1} + i g
           }
-        } else {
-          for (int64_t j = 0; j < H; ++j) cnext[j] = cn[j];
+          if (peep) for (int64_t j = 0; j < H; ++j) zr[oo + j] += v.po[j] * cn[j];
+          act_fwd(rec_act, zr + oo, gr + oo, H);  // o = s(z_o)
+          const T_* cin = cn;
+          if (v.lcw) {
+            prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, pchat + srow * H, cl.data(), H, eps);
+            cin = cl.data();
+          }
+          act_fwd(act, cin, y.data(), H);
+          // h_raw = o act(c); without projection it is h_new, written straight into the carried state
+          T_* hr = proj ? phr + srow * H : hnext + b * P;
+          for (int64_t j = 0; j < H; ++j) hr[j] = gr[oo + j] * y[j];
         }
-        for (int64_t j = 0; j < P; ++j) o[j] = hn[j];
+        if (proj) {  // (nb, P) = h_raw W_hr^T
+          gemm_rows(phr + (save ? t * B + b0 : b0) * H, nb, H, pwrt, P, hnext + b0 * P);
+        }
+        // zoneout and lengths: new state and output
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          T_* hn = hnext + b * P;
+          T_* cx = cnext + b * H;
+          const T_* hpr = hp + b * P;
+          const T_* cpr = cp + b * H;
+          const T_* cn = pcn + (keep_cn ? row : b) * H;
+          T_* o = pout + row * P;
+          if (v.vd && !v.vd[row]) {  // past this sequence's end: state frozen, output zero
+            for (int64_t j = 0; j < P; ++j) { hn[j] = hpr[j]; o[j] = T_(0); }
+            for (int64_t j = 0; j < H; ++j) cx[j] = cpr[j];
+            continue;
+          }
+          if (zoned) {
+            for (int64_t j = 0; j < P; ++j) {
+              const T_ m = v.zh ? v.zh[row * P + j] : v.zp;
+              hn[j] += m * (hpr[j] - hn[j]);
+            }
+            for (int64_t j = 0; j < H; ++j) {
+              const T_ m = v.zc ? v.zc[row * H + j] : v.zp;
+              cx[j] = cn[j] + m * (cpr[j] - cn[j]);
+            }
+          } else {
+            for (int64_t j = 0; j < H; ++j) cx[j] = cn[j];
+          }
+          for (int64_t j = 0; j < P; ++j) o[j] = hn[j];
+        }
       }
-    }
+      if constexpr (std::is_same_v<T_, float>) {
+        if (brgemm_available()) at::native::cpublas::brgemm_release(false);
+      }
+    });
   });
   if (save && !keep_cn) c_new = c_all.narrow(0, 1, T);  // the same values wherever the backward reads them
   return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c};
@@ -369,7 +383,7 @@ std::vector<at::Tensor> fused_backward(
   auto opts = gates.options();
   auto dz = at::empty({T, B, GH}, opts);  // d a_t, and dgh when there is no LN on the recurrent term
   auto dgh = ln_hh ? at::empty({T, B, GH}, opts) : dz;
-  auto dhn_all = proj ? at::empty({T, B, P}, opts) : at::Tensor();
+  auto dhn_all = proj ? at::empty({T, B, P}, opts) : at::empty({0}, opts);
   auto dH = dhT.contiguous().clone();  // (B, P) grad w.r.t. h_t, carried backwards
   auto dC = dcT.contiguous().clone();  // (B, H)
   auto dHp = at::empty({B, P}, opts);
@@ -380,132 +394,142 @@ std::vector<at::Tensor> fused_backward(
   auto dln_hh_b = ln_hh ? at::zeros({GH}, opts) : at::empty({0}, opts);
   auto dln_c_w = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto dln_c_b = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
-  auto w_hh_tc = w_hh.t().contiguous();  // (P, GH)
-  auto w_hr_tc = proj ? w_hr.t().contiguous() : w_hr;  // (H, P)
+  auto w_hh_c = w_hh.contiguous();  // (GH, P): dh = dgh W_hh
+  auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
 
-  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "lstmkit_fused_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstmkit_fused_backward", [&] {
     using T_ = scalar_t;
     const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
+    const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
     const bool keep_z = z.size(0) == T;
     const T_* pz = z.data_ptr<T_>();
     const T_* pg = gates.data_ptr<T_>();
     const T_* pcn = c_new.data_ptr<T_>();
     const T_* pc_all = c_all.data_ptr<T_>();
     const T_* pdout = dout.data_ptr<T_>();
-    const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
-    const T_ *pi_ph = v.pi, *pf_ph = v.pf, *po_ph = v.po, *lcw = v.lcw, *lcb = v.lcb, *rm = v.rm, *zh = v.zh,
-             *zc = v.zc;
-    const bool* vd = v.vd;
-    const T_ zp = v.zp;
-    T_* dph = peep ? dw_ph.data_ptr<T_>() : nullptr;
-    std::mutex acc_mutex;
+    const T_* pw = w_hh_c.data_ptr<T_>();
+    const T_* pwr = proj ? w_hr_c.data_ptr<T_>() : nullptr;
+    const T_* pchat = ln_c ? chat.data_ptr<T_>() : nullptr;
+    const T_* prstd_c = ln_c ? rstd_c.data_ptr<T_>() : nullptr;
+    const T_* pghat = ln_hh ? ghat.data_ptr<T_>() : nullptr;
+    const T_* prstd_hh = ln_hh ? rstd_hh.data_ptr<T_>() : nullptr;
+    const T_* plnw = ln_hh ? ln_hh_w.data_ptr<T_>() : nullptr;
     T_* pdz = dz.data_ptr<T_>();
+    T_* pdgh = dgh.data_ptr<T_>();
+    T_* pdhn_all = proj ? dhn_all.data_ptr<T_>() : nullptr;
     T_* pdH = dH.data_ptr<T_>();
     T_* pdC = dC.data_ptr<T_>();
     T_* pdHp = dHp.data_ptr<T_>();
     T_* pdhr = dhraw.data_ptr<T_>();
     T_* pdrh = drh.data_ptr<T_>();
+    T_* dph = peep ? dw_ph.data_ptr<T_>() : nullptr;
+    std::mutex acc_mutex;
 
-    for (int64_t t = T - 1; t >= 0; --t) {
-      // 1. zoneout and lengths: split dh_t, dc_t into the new values' grads and the direct path to t-1
-      T_* dhn = proj ? dhn_all.data_ptr<T_>() + t * B * P : pdhr;  // without projection h_raw is h_new
-      std::vector<bool> live(B);
-      for (int64_t b = 0; b < B; ++b) {
-        const int64_t row = t * B + b;
-        T_* dHr = pdH + b * P;
-        T_* dCr = pdC + b * H;
-        T_* dHpr = pdHp + b * P;
-        live[b] = !vd || vd[row];
-        if (!live[b]) {
-          for (int64_t j = 0; j < P; ++j) { dHpr[j] = dHr[j]; dhn[b * P + j] = T_(0); }
-          continue;  // dC passes through unchanged
-        }
-        for (int64_t j = 0; j < P; ++j) {
-          const T_ g = dHr[j] + pdout[row * P + j];
-          const T_ m = zh ? zh[row * P + j] : zp;
-          dhn[b * P + j] = (T_(1) - m) * g;
-          dHpr[j] = m * g;
-        }
-      }
-      // 2. projection: dh_raw = dh_new W_hr
-      if (proj) gemm_nt(dhn_all[t], w_hr_tc, dhraw);
-      // 3. gates
-      for_rows(B, GH, [&](int64_t b0, int64_t b1) {
+    for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
+      const int64_t nb = b1 - b0;
       std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H);
-      // per-chunk accumulators for the parameter gradients summed over the batch, merged under a lock
-      std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(lcw ? H : 0, T_(0)), acc_lb(lcw ? H : 0, T_(0));
+      std::vector<char> live(nb);
+      // per-block sums of the parameter gradients over the batch, merged under a lock at the end
+      std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
       std::vector<T_> acc_hw(ln_hh ? GH : 0, T_(0)), acc_hb(ln_hh ? GH : 0, T_(0));
       T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
       T_* dpf = peep ? acc_ph.data() + H : nullptr;
       T_* dpo = peep ? acc_ph.data() + 2 * H : nullptr;
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t row = t * B + b;
-        T_* dzr = pdz + row * GH;
-        if (!live[b]) {
-          for (int64_t k = 0; k < GH; ++k) dzr[k] = T_(0);
-          if (ln_hh) for (int64_t k = 0; k < GH; ++k) dgh.data_ptr<T_>()[row * GH + k] = T_(0);
-          continue;
-        }
-        const T_* zr = keep_z ? pz + row * GH : nullptr;  // pre-activations, kept only for GELU
-        const T_* gr = pg + row * GH;
-        const T_* cn = pcn + row * H;
-        const T_* c_prev = pc_all + t * B * H + b * H;
-        T_* dCr = pdC + b * H;
-        const T_* dh = pdhr + b * H;
-        for (int64_t j = 0; j < H; ++j) {
-          const T_ m = zc ? zc[row * H + j] : zp;
-          dcn[j] = (T_(1) - m) * dCr[j];  // grad reaching c_new through the carried state
-          dCr[j] = m * dCr[j];  // zoneout's direct path to c_{t-1}
-        }
-        const T_* cin = cn;
-        if (lcw) {
-          const T_* ch = chat.data_ptr<T_>() + row * H;
-          for (int64_t j = 0; j < H; ++j) cl[j] = ch[j] * lcw[j] + lcb[j];
-          cin = cl.data();
-        }
-        act_fwd(act, cin, y.data(), H);
-        for (int64_t j = 0; j < H; ++j) {
-          do_[j] = dh[j] * y[j];  // h_raw = o act(cl)
-          dcl[j] = dh[j] * gr[oo + j];
-        }
-        act_bwd(act, cin, y.data(), dcl.data(), H);
-        if (lcw) {
-          ln_bwd(dcl.data(), chat.data_ptr<T_>() + row * H, rstd_c.data_ptr<T_>()[row], lcw, acc_lw.data(),
-                 acc_lb.data(), dcl.data(), H);
-        }
-        auto zat = [zr](int64_t off) { return zr ? zr + off : nullptr; };
-        act_bwd(rec_act, zat(oo), gr + oo, do_.data(), H);  // do_ is now dz_o
-        for (int64_t j = 0; j < H; ++j) {
-          T_ dc = dcn[j] + dcl[j];
-          if (peep) { dc += do_[j] * po_ph[j]; dpo[j] += do_[j] * cn[j]; }
-          const T_ f = gr[fo + j], g = gr[go + j];
-          const T_ i = cifg ? T_(1) - f : gr[j];
-          df[j] = dc * c_prev[j];
-          di[j] = dc * g;
-          dg[j] = dc * i;
-          dCr[j] += dc * f;
-          if (cifg) df[j] -= di[j];  // i = 1 - f
-        }
-        act_bwd(rec_act, zat(fo), gr + fo, df.data(), H);
-        act_bwd(act, zat(go), gr + go, dg.data(), H);
-        if (!cifg) act_bwd(rec_act, zat(0), gr, di.data(), H);
-        for (int64_t j = 0; j < H; ++j) {
-          if (peep) {
-            dCr[j] += df[j] * pf_ph[j];
-            dpf[j] += df[j] * c_prev[j];
-            if (!cifg) { dCr[j] += di[j] * pi_ph[j]; dpi[j] += di[j] * c_prev[j]; }
+      for (int64_t t = T - 1; t >= 0; --t) {
+        // 1. zoneout and lengths: split dh_t, dc_t into the new values' grads and the direct path to t-1
+        T_* dhn = proj ? pdhn_all + t * B * P : pdhr;  // without projection h_raw is h_new
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          T_* dHr = pdH + b * P;
+          T_* dHpr = pdHp + b * P;
+          live[b - b0] = !v.vd || v.vd[row];
+          if (!live[b - b0]) {
+            for (int64_t j = 0; j < P; ++j) { dHpr[j] = dHr[j]; dhn[b * P + j] = T_(0); }
+            continue;  // dC passes through unchanged
           }
-          if (!cifg) dzr[j] = di[j];
-          dzr[fo + j] = df[j];
-          dzr[go + j] = dg[j];
-          dzr[oo + j] = do_[j];
+          for (int64_t j = 0; j < P; ++j) {
+            const T_ g = dHr[j] + pdout[row * P + j];
+            const T_ m = v.zh ? v.zh[row * P + j] : v.zp;
+            dhn[b * P + j] = (T_(1) - m) * g;
+            dHpr[j] = m * g;
+          }
         }
-        if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
-          ln_bwd(dzr, ghat.data_ptr<T_>() + row * GH, rstd_hh.data_ptr<T_>()[row], ln_hh_w.data_ptr<T_>(),
-                 acc_hw.data(), acc_hb.data(), dgh.data_ptr<T_>() + row * GH, GH);
+        // 2. projection: dh_raw = dh_new W_hr
+        if (proj) gemm_rows(dhn + b0 * P, nb, P, pwr, H, pdhr + b0 * H);
+        // 3. gates
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t row = t * B + b;
+          T_* dzr = pdz + row * GH;
+          if (!live[b - b0]) {
+            for (int64_t k = 0; k < GH; ++k) dzr[k] = T_(0);
+            if (ln_hh) for (int64_t k = 0; k < GH; ++k) pdgh[row * GH + k] = T_(0);
+            continue;
+          }
+          const T_* zr = keep_z ? pz + row * GH : nullptr;  // pre-activations, kept only for GELU
+          auto zat = [zr](int64_t off) { return zr ? zr + off : nullptr; };
+          const T_* gr = pg + row * GH;
+          const T_* cn = pcn + row * H;
+          const T_* c_prev = pc_all + t * B * H + b * H;
+          T_* dCr = pdC + b * H;
+          const T_* dh = pdhr + b * H;
+          for (int64_t j = 0; j < H; ++j) {
+            const T_ m = v.zc ? v.zc[row * H + j] : v.zp;
+            dcn[j] = (T_(1) - m) * dCr[j];  // grad reaching c_new through the carried state
+            dCr[j] = m * dCr[j];  // zoneout's direct path to c_{t-1}
+          }
+          const T_* cin = cn;
+          if (ln_c) {
+            const T_* ch = pchat + row * H;
+            for (int64_t j = 0; j < H; ++j) cl[j] = ch[j] * v.lcw[j] + v.lcb[j];
+            cin = cl.data();
+          }
+          act_fwd(act, cin, y.data(), H);
+          for (int64_t j = 0; j < H; ++j) {
+            do_[j] = dh[j] * y[j];  // h_raw = o act(cl)
+            dcl[j] = dh[j] * gr[oo + j];
+          }
+          act_bwd(act, cin, y.data(), dcl.data(), H);
+          if (ln_c) {
+            ln_bwd(dcl.data(), pchat + row * H, prstd_c[row], v.lcw, acc_lw.data(), acc_lb.data(), dcl.data(), H);
+          }
+          act_bwd(rec_act, zat(oo), gr + oo, do_.data(), H);  // do_ is now dz_o
+          for (int64_t j = 0; j < H; ++j) {
+            T_ dc = dcn[j] + dcl[j];
+            if (peep) { dc += do_[j] * v.po[j]; dpo[j] += do_[j] * cn[j]; }
+            const T_ f = gr[fo + j], g = gr[go + j];
+            const T_ i = cifg ? T_(1) - f : gr[j];
+            df[j] = dc * c_prev[j];
+            di[j] = dc * g;
+            dg[j] = dc * i;
+            dCr[j] += dc * f;
+            if (cifg) df[j] -= di[j];  // i = 1 - f
+          }
+          act_bwd(rec_act, zat(fo), gr + fo, df.data(), H);
+          act_bwd(act, zat(go), gr + go, dg.data(), H);
+          if (!cifg) act_bwd(rec_act, zat(0), gr, di.data(), H);
+          for (int64_t j = 0; j < H; ++j) {
+            if (peep) {
+              dCr[j] += df[j] * v.pf[j];
+              dpf[j] += df[j] * c_prev[j];
+              if (!cifg) { dCr[j] += di[j] * v.pi[j]; dpi[j] += di[j] * c_prev[j]; }
+            }
+            if (!cifg) dzr[j] = di[j];
+            dzr[fo + j] = df[j];
+            dzr[go + j] = dg[j];
+            dzr[oo + j] = do_[j];
+          }
+          if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
+            ln_bwd(dzr, pghat + row * GH, prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
+          }
         }
+        // 4. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
+        gemm_rows(pdgh + (t * B + b0) * GH, nb, GH, pw, P, pdrh + b0 * P);  // (nb, P)
+        for (int64_t k = b0 * P; k < b1 * P; ++k) pdH[k] = pdHp[k] + (v.rm ? pdrh[k] * v.rm[k] : pdrh[k]);
       }
-      if (peep || lcw || ln_hh) {
+      if constexpr (std::is_same_v<T_, float>) {
+        if (brgemm_available()) at::native::cpublas::brgemm_release(false);
+      }
+      if (peep || ln_c || ln_hh) {
         std::lock_guard<std::mutex> guard(acc_mutex);
         if (peep) {  // weight_ph rows: i, f, o (f, o with cifg)
           if (!cifg) for (int64_t j = 0; j < H; ++j) dph[j] += acc_ph[j];
@@ -513,7 +537,7 @@ std::vector<at::Tensor> fused_backward(
           T_* do_out = dph + (cifg ? H : 2 * H);
           for (int64_t j = 0; j < H; ++j) { df_out[j] += acc_ph[H + j]; do_out[j] += acc_ph[2 * H + j]; }
         }
-        if (lcw) {
+        if (ln_c) {
           T_* w_out = dln_c_w.data_ptr<T_>();
           T_* b_out = dln_c_b.data_ptr<T_>();
           for (int64_t j = 0; j < H; ++j) { w_out[j] += acc_lw[j]; b_out[j] += acc_lb[j]; }
@@ -524,11 +548,7 @@ std::vector<at::Tensor> fused_backward(
           for (int64_t k = 0; k < GH; ++k) { w_out[k] += acc_hw[k]; b_out[k] += acc_hb[k]; }
         }
       }
-      });
-      // 4. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
-      gemm_nt(dgh[t], w_hh_tc, drh);  // (B, P) = dgh W_hh
-      for (int64_t k = 0; k < B * P; ++k) pdH[k] = pdHp[k] + (rm ? pdrh[k] * rm[k] : pdrh[k]);
-    }
+    });
   });
   // weight gradients: one GEMM each over all T*B rows
   auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
@@ -541,10 +561,5 @@ std::vector<at::Tensor> fused_backward(
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
   m.def("backward", &fused_backward, "lstmkit fused LSTM direction, backward");
-  m.def("onednn_available", []() { return onednn_linear() != nullptr; }, "large GEMMs go to oneDNN");
-  m.def("gemm_nt", [](const at::Tensor& x, const at::Tensor& w) {
-    auto out = at::empty({x.size(0), w.size(0)}, x.options());
-    gemm_nt(x.contiguous(), w.contiguous(), out);
-    return out;
-  }, "x @ w.T with the kernel's GEMM choice");
+  m.def("brgemm_available", []() -> bool { return brgemm_available(); }, "per-step GEMMs use oneDNN's brgemm");
 }
