@@ -148,3 +148,33 @@ def test_fused_parallel_rows_match_reference(opts):
             torch.testing.assert_close(p.grad, q.grad, atol=1e-9, rtol=1e-9, msg=name)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("opts", [{}, {"peephole": True, "layer_norm": True, "recurrent_dropout": 0.2}])
+def test_fused_large_fp32_paths_match_reference(opts):
+    # shapes big enough for oneDNN's GEMM in the input projection (>= 1.5M multiply-adds) and for splitting
+    # the batch rows across threads, in float32 where the brgemm micro-kernel runs. Layer norm amplifies
+    # float32 rounding (5e-5 apart after 2 layers x 20 steps), so each fp32 backend is held to the float64
+    # reference: the fused error may be at most twice the reference backend's own.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fused = lstmkit.LSTM(64, 64, num_layers=2, backend="fused", **opts).train()
+        randomize_(fused, seed=4, scale=0.15)
+        ref = lstmkit.LSTM(64, 64, num_layers=2, backend="reference", **opts).train()
+        ref.load_state_dict(fused.state_dict())
+        exact = lstmkit.LSTM(64, 64, num_layers=2, backend="reference", dtype=torch.float64, **opts).train()
+        exact.load_state_dict({k: v.double() for k, v in fused.state_dict().items()})
+        x = torch.randn(20, 64, 64)
+        xf, xr, xd = x.clone().requires_grad_(), x.clone().requires_grad_(), x.double().requires_grad_()
+        rf, rr, rd = _run(fused, xf, None, seed=8), _run(ref, xr, None, seed=8), _run(exact, xd, None, seed=8)
+        for a, b, want in zip(rf[:3], rr[:3], rd[:3]):
+            err_f = (a.double() - want).abs().max().item()
+            err_r = (b.double() - want).abs().max().item()
+            assert err_f <= 2 * err_r + 1e-6, (err_f, err_r)
+        err = lambda g, gd: ((g.double() - gd).abs().max() / gd.abs().max()).item()  # noqa: E731
+        assert err(xf.grad, xd.grad) <= 2 * err(xr.grad, xd.grad) + 1e-6
+        for (name, p), q, d in zip(fused.named_parameters(), ref.parameters(), exact.parameters()):
+            assert err(p.grad, d.grad) <= 2 * err(q.grad, d.grad) + 1e-6, name
+    finally:
+        torch.set_num_threads(threads)
