@@ -31,9 +31,11 @@ log = logging.getLogger(__name__)
 _ACT_IDS = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "hard_sigmoid_legacy": 4, "gelu": 5,
             "softsign": 6, "identity": 7, "linear": 7}
 _SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
-# -fno-trapping-math lets gcc vectorise the float->int step of vexp; it changes no results. -fopenmp-simd
-# honours the `omp simd reduction` pragmas of the layer-norm sums (no OpenMP runtime is linked).
-_CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+# -fno-trapping-math lets gcc vectorise the float->int step of vexp; it changes no results. -fopenmp: ATen's
+# at::parallel_for is an inline `#pragma omp parallel` that runs serially in code compiled without it (the
+# library resolves to the libgomp torch already loaded), and it honours the layer norms' `omp simd` sums.
+_CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp"]
+_LDFLAGS = ["-fopenmp"]
 
 _lock = threading.Lock()
 _module = None
@@ -94,14 +96,14 @@ def load_extension():
             source = _SOURCE.read_bytes()
             # -march=native binaries are specific to the CPU: a home directory shared by different machines
             # must not hand one machine's build to another
-            key = hashlib.sha256(source + " ".join(_CFLAGS).encode() + torch.__version__.encode()
+            key = hashlib.sha256(source + " ".join(_CFLAGS + _LDFLAGS).encode() + torch.__version__.encode()
                                  + _cpu_fingerprint().encode()).hexdigest()[:12]
             name = f"lstmkit_fused_cpu_{key}"
             build = cache_dir() / "extensions" / name
             build.mkdir(parents=True, exist_ok=True)
             log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
-            _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, build_directory=str(build),
-                           verbose=False)
+            _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
+                           build_directory=str(build), verbose=False)
         except Exception as err:  # no compiler, no ninja, a read-only cache, ...: fall back with the reason
             lines = str(err).strip().splitlines() or [""]
             detail = next((ln for ln in lines if "error" in ln.lower()), lines[-1]).strip()[:300]
@@ -164,9 +166,10 @@ class _FusedDirection(torch.autograd.Function):
     def forward(ctx, a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c,
                 valid, flags):
         act, rec_act, cifg, eps, zone_p, save = flags
+        inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
+                                            rec_mask, zone_h, zone_c, valid)]
         (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c) = _module.forward(
-            a.contiguous(), h0.contiguous(), c0.contiguous(), w_hh.contiguous(), w_hr, w_ph, ln_hh_w, ln_hh_b,
-            ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, act, rec_act, cifg, eps, zone_p, save)
+            *inputs, act, rec_act, cifg, eps, zone_p, save)
         ctx.flags = flags
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
         ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph,

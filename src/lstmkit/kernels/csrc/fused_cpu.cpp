@@ -229,8 +229,28 @@ std::vector<at::Tensor> fused_forward(
     const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
     const at::Tensor& zone_c, const at::Tensor& valid, int64_t act, int64_t rec_act, bool cifg, double eps,
     double zone_p, bool save) {
+  TORCH_CHECK(a.dim() == 3 && h0.dim() == 2 && c0.dim() == 2 && w_hh.dim() == 2, "lstmkit fused: bad ranks");
   const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
   const bool proj = has(w_hr), peep = has(w_ph);
+  // The kernel indexes raw memory: check every shape it relies on.
+  TORCH_CHECK(GH == (cifg ? 3 : 4) * H, "lstmkit fused: a has ", GH, " gate columns, expected ", (cifg ? 3 : 4) * H);
+  TORCH_CHECK(h0.size(0) == B && c0.size(0) == B, "lstmkit fused: h0/c0 batch differs from a's ", B);
+  TORCH_CHECK(w_hh.size(0) == GH && w_hh.size(1) == P, "lstmkit fused: weight_hh must be (", GH, ", ", P, ")");
+  TORCH_CHECK(proj ? (w_hr.size(0) == P && w_hr.size(1) == H) : P == H, "lstmkit fused: h width ", P,
+              " needs a (", P, ", ", H, ") projection or P == H");
+  TORCH_CHECK(!peep || (w_ph.numel() == (cifg ? 2 : 3) * H), "lstmkit fused: weight_ph has the wrong size");
+  TORCH_CHECK(!has(ln_hh_w) || (ln_hh_w.numel() == GH && ln_hh_b.numel() == GH), "lstmkit fused: bad ln_hh");
+  TORCH_CHECK(!has(ln_c_w) || (ln_c_w.numel() == H && ln_c_b.numel() == H), "lstmkit fused: bad ln_c");
+  TORCH_CHECK(!has(rec_mask) || rec_mask.numel() == B * P, "lstmkit fused: rec_mask must be (B, P)");
+  TORCH_CHECK(!has(zone_h) || (zone_h.numel() == T * B * P && zone_c.numel() == T * B * H),
+              "lstmkit fused: zoneout masks must be (T, B, P) and (T, B, H)");
+  TORCH_CHECK(!has(valid) || (valid.numel() == T * B && valid.scalar_type() == at::kBool),
+              "lstmkit fused: valid must be a (T, B) bool mask");
+  for (const at::Tensor* t : {&a, &h0, &c0, &w_hh, &w_hr, &w_ph, &ln_hh_w, &ln_hh_b, &ln_c_w, &ln_c_b, &rec_mask,
+                              &zone_h, &zone_c, &valid}) {
+    TORCH_CHECK(!has(*t) || t->is_contiguous(), "lstmkit fused: inputs must be contiguous");
+    TORCH_CHECK(!has(*t) || t->scalar_type() == a.scalar_type() || t == &valid, "lstmkit fused: mixed dtypes");
+  }
   const bool zoned = has(zone_h) || zone_p != 0.0;
   // What the backward pass needs is kept for every step; the rest lives in one-step scratch rows, so
   // inference writes little fresh memory (first-touch page faults cost as much as the arithmetic here).
@@ -240,8 +260,9 @@ std::vector<at::Tensor> fused_forward(
   const bool keep_z = save && (act == GELU || rec_act == GELU), keep_cn = save && zoned;
   auto opts = a.options();
   auto out = at::empty({T, B, P}, opts);
-  auto h_all = at::empty({T + 1, B, P}, opts);
-  auto c_all = at::empty({T + 1, B, H}, opts);
+  // inference keeps two state slots, used in turn (fresh memory is expensive, see above)
+  auto h_all = at::empty({save ? T + 1 : 2, B, P}, opts);
+  auto c_all = at::empty({save ? T + 1 : 2, B, H}, opts);
   auto z = at::empty({keep_z ? T : 1, B, GH}, opts);
   auto gates = at::empty({Ts, B, GH}, opts);
   auto c_new = at::empty({keep_cn ? T : 1, B, H}, opts);
@@ -284,10 +305,11 @@ std::vector<at::Tensor> fused_forward(
       const int64_t nb = b1 - b0;
       std::vector<T_> cl(H), y(H);
       for (int64_t t = 0; t < T; ++t) {
-        const T_* hp = ph_all + t * B * P;  // h_{t-1}: (B, P)
-        const T_* cp = pc_all + t * B * H;  // c_{t-1}: (B, H)
-        T_* hnext = ph_all + (t + 1) * B * P;
-        T_* cnext = pc_all + (t + 1) * B * H;
+        const int64_t slot = save ? t : t % 2, next = save ? t + 1 : (t + 1) % 2;
+        const T_* hp = ph_all + slot * B * P;  // h_{t-1}: (B, P)
+        const T_* cp = pc_all + slot * B * H;  // c_{t-1}: (B, H)
+        T_* hnext = ph_all + next * B * P;
+        T_* cnext = pc_all + next * B * H;
         const T_* gemm_in = hp + b0 * P;
         if (v.rm) {  // variational dropout on h_{t-1}
           for (int64_t k = b0 * P; k < b1 * P; ++k) prh[k] = hp[k] * v.rm[k];
@@ -366,6 +388,10 @@ std::vector<at::Tensor> fused_forward(
     });
   });
   if (save && !keep_cn) c_new = c_all.narrow(0, 1, T);  // the same values wherever the backward reads them
+  if (!save) {  // the caller reads the final state as the last slot
+    h_all = h_all.narrow(0, T % 2, 1);
+    c_all = c_all.narrow(0, T % 2, 1);
+  }
   return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c};
 }
 
