@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .config import LSTMConfig
-from .functional import DirectionWeights, Gates, layer_norm
+from .functional import DirectionWeights, Gates
 from .registry import Backend, Request, register
 from .stack import DirectionResult, Noise, run_stack
 
@@ -163,17 +163,18 @@ class _FusedDirection(torch.autograd.Function):
     """One layer and direction over the projected input ``a`` (T, B, G*H)."""
 
     @staticmethod
-    def forward(ctx, a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c,
-                valid, flags):
+    def forward(ctx, a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias,
+                rec_mask, zone_h, zone_c, valid, flags):
         act, rec_act, cifg, eps, zone_p, save = flags
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
-                                            rec_mask, zone_h, zone_c, valid)]
-        (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c) = _module.forward(
+                                            rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
+        (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, ahat, rstd_ih) = _module.forward(
             *inputs, act, rec_act, cifg, eps, zone_p, save)
         ctx.flags = flags
+        ctx.has_bias = bias.numel() > 0
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
         ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph,
-                              ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid)
+                              ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, ahat, rstd_ih)
         ctx.mark_non_differentiable(gates, c_all)
         return out, h_all[-1], c_all[-1], gates, c_all
 
@@ -181,19 +182,20 @@ class _FusedDirection(torch.autograd.Function):
     def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
         act, rec_act, cifg, eps, zone_p, _ = ctx.flags
         (h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
-         ln_c_b, rec_mask, zone_h, zone_c, valid) = ctx.saved_tensors
+         ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, ahat, rstd_ih) = ctx.saved_tensors
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
         dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
         dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
-        (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb) = _module.backward(
+        (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
             dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, w_hh.contiguous(),
-            w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, act, rec_act, cifg, zone_p)
+            w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, ahat, rstd_ih,
+            ctx.has_bias, act, rec_act, cifg, zone_p)
 
         def g(t):
             return t if t.numel() else None
 
-        return (da, dh0, dc0, dw_hh, g(dw_hr), g(dw_ph), g(dlnw), g(dlnb), g(dlcw), g(dlcb), None, None, None,
-                None, None)
+        return (da, dh0, dc0, dw_hh, g(dw_hr), g(dw_ph), g(dlnw), g(dlnb), g(dlcw), g(dlcb), g(dliw), g(dlib),
+                g(dbias), None, None, None, None, None)
 
 
 def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg: LSTMConfig,
@@ -212,11 +214,9 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
         shift[f_rows] = cfg.forget_bias
         bias = shift if bias is None else bias + shift
     x2 = x.reshape(T * B, x.shape[-1])  # (T*B, I)
-    if w.ln_ih_w is not None:
-        a = layer_norm(x2 @ w.w_ih.t(), w.ln_ih_w, w.ln_ih_b, cfg.layer_norm_eps)
-        a = a if bias is None else a + bias
-    else:
-        a = _Projection.apply(x2, w.w_ih, bias)  # (T*B, G*H): the input projection of all steps in one GEMM
+    # the input projection of all steps in one GEMM; with LN_ih the kernel normalises it, then adds the bias
+    kernel_bias = bias if w.ln_ih_w is not None else None
+    a = _Projection.apply(x2, w.w_ih, None if w.ln_ih_w is not None else bias)  # (T*B, G*H)
     a = a.view(T, B, -1)  # (T, B, G*H)
     ln_hh_b = None
     if w.ln_hh_w is not None:
@@ -227,7 +227,7 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     if isinstance(zone_h, float):
         zone_p, zone_h, zone_c = zone_h, None, None
     tensors = (a, h0, c0, w.w_hh, _opt(w.w_hr), _opt(w.w_ph), _opt(w.ln_hh_w), _opt(ln_hh_b), _opt(w.ln_c_w),
-               _opt(w.ln_c_b))
+               _opt(w.ln_c_b), _opt(w.ln_ih_w), _opt(w.ln_ih_b), _opt(kernel_bias))
     # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
     save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
     flags = (_ACT_IDS[cfg.activation], _ACT_IDS[cfg.recurrent_activation], cfg.cifg, float(cfg.layer_norm_eps),

@@ -222,13 +222,14 @@ struct Variant {
 
 }  // namespace
 
-// Returns {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c}.
+// z_t = [LN_ih](a_t) + bias + [LN_hh](W_hh h_{t-1}). Without LN_ih the caller folds bias into a.
+// Returns {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, ahat, rstd_ih}.
 std::vector<at::Tensor> fused_forward(
     const at::Tensor& a, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
     const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
     const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
-    const at::Tensor& zone_c, const at::Tensor& valid, int64_t act, int64_t rec_act, bool cifg, double eps,
-    double zone_p, bool save) {
+    const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w, const at::Tensor& ln_ih_b,
+    const at::Tensor& bias, int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, bool save) {
   TORCH_CHECK(a.dim() == 3 && h0.dim() == 2 && c0.dim() == 2 && w_hh.dim() == 2, "lstmkit fused: bad ranks");
   const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
   const bool proj = has(w_hr), peep = has(w_ph);
@@ -241,13 +242,15 @@ std::vector<at::Tensor> fused_forward(
   TORCH_CHECK(!peep || (w_ph.numel() == (cifg ? 2 : 3) * H), "lstmkit fused: weight_ph has the wrong size");
   TORCH_CHECK(!has(ln_hh_w) || (ln_hh_w.numel() == GH && ln_hh_b.numel() == GH), "lstmkit fused: bad ln_hh");
   TORCH_CHECK(!has(ln_c_w) || (ln_c_w.numel() == H && ln_c_b.numel() == H), "lstmkit fused: bad ln_c");
+  TORCH_CHECK(!has(ln_ih_w) || (ln_ih_w.numel() == GH && ln_ih_b.numel() == GH), "lstmkit fused: bad ln_ih");
+  TORCH_CHECK(!has(bias) || bias.numel() == GH, "lstmkit fused: bias must have ", GH, " entries");
   TORCH_CHECK(!has(rec_mask) || rec_mask.numel() == B * P, "lstmkit fused: rec_mask must be (B, P)");
   TORCH_CHECK(!has(zone_h) || (zone_h.numel() == T * B * P && zone_c.numel() == T * B * H),
               "lstmkit fused: zoneout masks must be (T, B, P) and (T, B, H)");
   TORCH_CHECK(!has(valid) || (valid.numel() == T * B && valid.scalar_type() == at::kBool),
               "lstmkit fused: valid must be a (T, B) bool mask");
   for (const at::Tensor* t : {&a, &h0, &c0, &w_hh, &w_hr, &w_ph, &ln_hh_w, &ln_hh_b, &ln_c_w, &ln_c_b, &rec_mask,
-                              &zone_h, &zone_c, &valid}) {
+                              &zone_h, &zone_c, &valid, &ln_ih_w, &ln_ih_b, &bias}) {
     TORCH_CHECK(!has(*t) || t->is_contiguous(), "lstmkit fused: inputs must be contiguous");
     TORCH_CHECK(!has(*t) || t->scalar_type() == a.scalar_type() || t == &valid, "lstmkit fused: mixed dtypes");
   }
@@ -271,6 +274,8 @@ std::vector<at::Tensor> fused_forward(
   auto rstd_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   auto chat = has(ln_c_w) ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
   auto rstd_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
+  auto ahat = has(ln_ih_w) ? at::empty({Ts, B, GH}, opts) : at::empty({0}, opts);
+  auto rstd_ih = has(ln_ih_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   h_all[0].copy_(h0);
   c_all[0].copy_(c0);
   auto w_hh_t = w_hh.t().contiguous();  // (P, GH): the GEMMs take B row-major (K, N)
@@ -300,6 +305,11 @@ std::vector<at::Tensor> fused_forward(
     T_* prstd_hh = has(ln_hh_w) ? rstd_hh.data_ptr<T_>() : nullptr;
     T_* pchat = has(ln_c_w) ? chat.data_ptr<T_>() : nullptr;
     T_* prstd_c = has(ln_c_w) ? rstd_c.data_ptr<T_>() : nullptr;
+    const T_* liw = ptr_or_null<T_>(ln_ih_w);
+    const T_* lib = ptr_or_null<T_>(ln_ih_b);
+    const T_* pbias = ptr_or_null<T_>(bias);
+    T_* pahat = liw ? ahat.data_ptr<T_>() : nullptr;
+    T_* prstd_ih = liw ? rstd_ih.data_ptr<T_>() : nullptr;
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
@@ -325,7 +335,13 @@ std::vector<at::Tensor> fused_forward(
           T_* ghr = pgh + b * GH;
           const T_* c_prev = cp + b * H;
           if (lnw) prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, pghat + srow * GH, ghr, GH, eps);
-          for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
+          if (liw) {  // z = LN_ih(a_t) + bias + [LN_hh](W_hh h_{t-1})
+            prstd_ih[srow] = ln_fwd(ar, liw, lib, pahat + srow * GH, zr, GH, eps);
+            for (int64_t k = 0; k < GH; ++k) zr[k] += ghr[k];
+          } else {
+            for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
+          }
+          if (pbias) for (int64_t k = 0; k < GH; ++k) zr[k] += pbias[k];
           if (peep) {
             for (int64_t j = 0; j < H; ++j) zr[fo + j] += v.pf[j] * c_prev[j];
             if (v.pi) for (int64_t j = 0; j < H; ++j) zr[j] += v.pi[j] * c_prev[j];
@@ -392,22 +408,27 @@ std::vector<at::Tensor> fused_forward(
     h_all = h_all.narrow(0, T % 2, 1);
     c_all = c_all.narrow(0, T % 2, 1);
   }
-  return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c};
+  return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, ahat, rstd_ih};
 }
 
-// Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b}.
+// Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias}.
 std::vector<at::Tensor> fused_backward(
     const at::Tensor& dout, const at::Tensor& dhT, const at::Tensor& dcT, const at::Tensor& h_all,
     const at::Tensor& c_all, const at::Tensor& z, const at::Tensor& gates, const at::Tensor& c_new,
     const at::Tensor& h_raw, const at::Tensor& ghat, const at::Tensor& rstd_hh, const at::Tensor& chat,
     const at::Tensor& rstd_c, const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& w_ph,
     const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
-    const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, int64_t act, int64_t rec_act,
-    bool cifg, double zone_p) {
+    const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
+    const at::Tensor& ahat, const at::Tensor& rstd_ih, bool has_bias, int64_t act, int64_t rec_act, bool cifg,
+    double zone_p) {
   const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
-  const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w);
+  const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w), ln_ih = has(ln_ih_w);
   auto opts = gates.options();
-  auto dz = at::empty({T, B, GH}, opts);  // d a_t, and dgh when there is no LN on the recurrent term
+  auto dz = at::empty({T, B, GH}, opts);  // d z_t: d a_t without LN_ih, d(W_hh h) without LN_hh
+  auto da = ln_ih ? at::empty({T, B, GH}, opts) : dz;
+  auto dln_ih_w = ln_ih ? at::zeros({GH}, opts) : at::empty({0}, opts);
+  auto dln_ih_b = ln_ih ? at::zeros({GH}, opts) : at::empty({0}, opts);
+  auto dbias = has_bias ? at::zeros({GH}, opts) : at::empty({0}, opts);
   auto dgh = ln_hh ? at::empty({T, B, GH}, opts) : dz;
   auto dhn_all = proj ? at::empty({T, B, P}, opts) : at::empty({0}, opts);
   auto dH = dhT.contiguous().clone();  // (B, P) grad w.r.t. h_t, carried backwards
@@ -440,6 +461,10 @@ std::vector<at::Tensor> fused_backward(
     const T_* pghat = ln_hh ? ghat.data_ptr<T_>() : nullptr;
     const T_* prstd_hh = ln_hh ? rstd_hh.data_ptr<T_>() : nullptr;
     const T_* plnw = ln_hh ? ln_hh_w.data_ptr<T_>() : nullptr;
+    const T_* pliw = ln_ih ? ln_ih_w.data_ptr<T_>() : nullptr;
+    const T_* pahat = ln_ih ? ahat.data_ptr<T_>() : nullptr;
+    const T_* prstd_ih = ln_ih ? rstd_ih.data_ptr<T_>() : nullptr;
+    T_* pda = da.data_ptr<T_>();
     T_* pdz = dz.data_ptr<T_>();
     T_* pdgh = dgh.data_ptr<T_>();
     T_* pdhn_all = proj ? dhn_all.data_ptr<T_>() : nullptr;
@@ -458,6 +483,7 @@ std::vector<at::Tensor> fused_backward(
       // per-block sums of the parameter gradients over the batch, merged under a lock at the end
       std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
       std::vector<T_> acc_hw(ln_hh ? GH : 0, T_(0)), acc_hb(ln_hh ? GH : 0, T_(0));
+      std::vector<T_> acc_iw(ln_ih ? GH : 0, T_(0)), acc_ib(ln_ih ? GH : 0, T_(0)), acc_bias(has_bias ? GH : 0, T_(0));
       T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
       T_* dpf = peep ? acc_ph.data() + H : nullptr;
       T_* dpo = peep ? acc_ph.data() + 2 * H : nullptr;
@@ -489,6 +515,7 @@ std::vector<at::Tensor> fused_backward(
           if (!live[b - b0]) {
             for (int64_t k = 0; k < GH; ++k) dzr[k] = T_(0);
             if (ln_hh) for (int64_t k = 0; k < GH; ++k) pdgh[row * GH + k] = T_(0);
+            if (ln_ih) for (int64_t k = 0; k < GH; ++k) pda[row * GH + k] = T_(0);
             continue;
           }
           const T_* zr = keep_z ? pz + row * GH : nullptr;  // pre-activations, kept only for GELU
@@ -547,6 +574,10 @@ std::vector<at::Tensor> fused_backward(
           if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
             ln_bwd(dzr, pghat + row * GH, prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
           }
+          if (ln_ih) {  // z = LN_ih(a) + ...: so does the input projection's
+            ln_bwd(dzr, pahat + row * GH, prstd_ih[row], pliw, acc_iw.data(), acc_ib.data(), pda + row * GH, GH);
+          }
+          if (has_bias) for (int64_t k = 0; k < GH; ++k) acc_bias[k] += dzr[k];
         }
         // 4. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
         gemm_rows(pdgh + (t * B + b0) * GH, nb, GH, pw, P, pdrh + b0 * P);  // (nb, P)
@@ -555,7 +586,7 @@ std::vector<at::Tensor> fused_backward(
       if constexpr (std::is_same_v<T_, float>) {
         if (brgemm_available()) at::native::cpublas::brgemm_release(false);
       }
-      if (peep || ln_c || ln_hh) {
+      if (peep || ln_c || ln_hh || ln_ih || has_bias) {
         std::lock_guard<std::mutex> guard(acc_mutex);
         if (peep) {  // weight_ph rows: i, f, o (f, o with cifg)
           if (!cifg) for (int64_t j = 0; j < H; ++j) dph[j] += acc_ph[j];
@@ -573,6 +604,15 @@ std::vector<at::Tensor> fused_backward(
           T_* b_out = dln_hh_b.data_ptr<T_>();
           for (int64_t k = 0; k < GH; ++k) { w_out[k] += acc_hw[k]; b_out[k] += acc_hb[k]; }
         }
+        if (ln_ih) {
+          T_* w_out = dln_ih_w.data_ptr<T_>();
+          T_* b_out = dln_ih_b.data_ptr<T_>();
+          for (int64_t k = 0; k < GH; ++k) { w_out[k] += acc_iw[k]; b_out[k] += acc_ib[k]; }
+        }
+        if (has_bias) {
+          T_* out_b = dbias.data_ptr<T_>();
+          for (int64_t k = 0; k < GH; ++k) out_b[k] += acc_bias[k];
+        }
       }
     });
   });
@@ -581,7 +621,7 @@ std::vector<at::Tensor> fused_backward(
   if (has(rec_mask)) rh_all = rh_all * rec_mask;
   auto dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
   auto dw_hr = proj ? at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H})) : at::empty({0}, opts);
-  return {dz, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b};
+  return {da, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
