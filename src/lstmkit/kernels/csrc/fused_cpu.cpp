@@ -101,11 +101,12 @@ inline void act_bwd(int64_t kind, const T* x, const T* y, T* d, int64_t n) {
 // `omp simd reduction` so gcc vectorises them (-fopenmp-simd; no OpenMP runtime involved): a plain
 // floating-point sum is never reassociated, and scalar sums made layer norm the slowest variant.
 template <typename T>
-inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, double eps) {
+inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, double eps, T* mean_out = nullptr) {
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) sum += x[j];
   const T mean = sum / T(n);
+  if (mean_out) *mean_out = mean;
   T var = 0;
 #pragma omp simd reduction(+ : var)
   for (int64_t j = 0; j < n; ++j) var += (x[j] - mean) * (x[j] - mean);
@@ -223,7 +224,9 @@ struct Variant {
 }  // namespace
 
 // z_t = [LN_ih](a_t) + bias + [LN_hh](W_hh h_{t-1}). Without LN_ih the caller folds bias into a.
-// Returns {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, ahat, rstd_ih}.
+// Returns {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih}.
+// The normalised values of the c and input layer norms are not stored: the backward pass recomputes them from
+// c_new and a with the saved row statistics (two fewer T*B*4H arrays of fresh memory to fault in).
 std::vector<at::Tensor> fused_forward(
     const at::Tensor& a, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
     const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
@@ -272,9 +275,9 @@ std::vector<at::Tensor> fused_forward(
   auto h_raw = proj ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
   auto ghat = has(ln_hh_w) ? at::empty({Ts, B, GH}, opts) : at::empty({0}, opts);
   auto rstd_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto chat = has(ln_c_w) ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
+  auto mean_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   auto rstd_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto ahat = has(ln_ih_w) ? at::empty({Ts, B, GH}, opts) : at::empty({0}, opts);
+  auto mean_ih = has(ln_ih_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   auto rstd_ih = has(ln_ih_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   h_all[0].copy_(h0);
   c_all[0].copy_(c0);
@@ -303,17 +306,17 @@ std::vector<at::Tensor> fused_forward(
     T_* prh = v.rm ? rh.data_ptr<T_>() : nullptr;
     T_* pghat = has(ln_hh_w) ? ghat.data_ptr<T_>() : nullptr;
     T_* prstd_hh = has(ln_hh_w) ? rstd_hh.data_ptr<T_>() : nullptr;
-    T_* pchat = has(ln_c_w) ? chat.data_ptr<T_>() : nullptr;
+    T_* pmean_c = has(ln_c_w) ? mean_c.data_ptr<T_>() : nullptr;
     T_* prstd_c = has(ln_c_w) ? rstd_c.data_ptr<T_>() : nullptr;
     const T_* liw = ptr_or_null<T_>(ln_ih_w);
     const T_* lib = ptr_or_null<T_>(ln_ih_b);
     const T_* pbias = ptr_or_null<T_>(bias);
-    T_* pahat = liw ? ahat.data_ptr<T_>() : nullptr;
+    T_* pmean_ih = liw ? mean_ih.data_ptr<T_>() : nullptr;
     T_* prstd_ih = liw ? rstd_ih.data_ptr<T_>() : nullptr;
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
-      std::vector<T_> cl(H), y(H);
+      std::vector<T_> cl(H), y(H), xc(v.lcw ? H : 0), xa(liw ? GH : 0);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t slot = save ? t : t % 2, next = save ? t + 1 : (t + 1) % 2;
         const T_* hp = ph_all + slot * B * P;  // h_{t-1}: (B, P)
@@ -336,7 +339,7 @@ std::vector<at::Tensor> fused_forward(
           const T_* c_prev = cp + b * H;
           if (lnw) prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, pghat + srow * GH, ghr, GH, eps);
           if (liw) {  // z = LN_ih(a_t) + bias + [LN_hh](W_hh h_{t-1})
-            prstd_ih[srow] = ln_fwd(ar, liw, lib, pahat + srow * GH, zr, GH, eps);
+            prstd_ih[srow] = ln_fwd(ar, liw, lib, xa.data(), zr, GH, eps, pmean_ih + srow);
             for (int64_t k = 0; k < GH; ++k) zr[k] += ghr[k];
           } else {
             for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
@@ -358,7 +361,7 @@ std::vector<at::Tensor> fused_forward(
           act_fwd(rec_act, zr + oo, gr + oo, H);  // o = s(z_o)
           const T_* cin = cn;
           if (v.lcw) {
-            prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, pchat + srow * H, cl.data(), H, eps);
+            prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, xc.data(), cl.data(), H, eps, pmean_c + srow);
             cin = cl.data();
           }
           act_fwd(act, cin, y.data(), H);
@@ -408,18 +411,19 @@ std::vector<at::Tensor> fused_forward(
     h_all = h_all.narrow(0, T % 2, 1);
     c_all = c_all.narrow(0, T % 2, 1);
   }
-  return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, chat, rstd_c, ahat, rstd_ih};
+  return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih};
 }
 
 // Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias}.
 std::vector<at::Tensor> fused_backward(
     const at::Tensor& dout, const at::Tensor& dhT, const at::Tensor& dcT, const at::Tensor& h_all,
     const at::Tensor& c_all, const at::Tensor& z, const at::Tensor& gates, const at::Tensor& c_new,
-    const at::Tensor& h_raw, const at::Tensor& ghat, const at::Tensor& rstd_hh, const at::Tensor& chat,
+    const at::Tensor& h_raw, const at::Tensor& ghat, const at::Tensor& rstd_hh, const at::Tensor& mean_c,
     const at::Tensor& rstd_c, const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& w_ph,
     const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
     const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
-    const at::Tensor& ahat, const at::Tensor& rstd_ih, bool has_bias, int64_t act, int64_t rec_act, bool cifg,
+    const at::Tensor& a, const at::Tensor& mean_ih, const at::Tensor& rstd_ih, bool has_bias, int64_t act,
+    int64_t rec_act, bool cifg,
     double zone_p) {
   const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
   const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w), ln_ih = has(ln_ih_w);
@@ -456,13 +460,14 @@ std::vector<at::Tensor> fused_backward(
     const T_* pdout = dout.data_ptr<T_>();
     const T_* pw = w_hh_c.data_ptr<T_>();
     const T_* pwr = proj ? w_hr_c.data_ptr<T_>() : nullptr;
-    const T_* pchat = ln_c ? chat.data_ptr<T_>() : nullptr;
+    const T_* pmean_c = ln_c ? mean_c.data_ptr<T_>() : nullptr;
     const T_* prstd_c = ln_c ? rstd_c.data_ptr<T_>() : nullptr;
     const T_* pghat = ln_hh ? ghat.data_ptr<T_>() : nullptr;
     const T_* prstd_hh = ln_hh ? rstd_hh.data_ptr<T_>() : nullptr;
     const T_* plnw = ln_hh ? ln_hh_w.data_ptr<T_>() : nullptr;
     const T_* pliw = ln_ih ? ln_ih_w.data_ptr<T_>() : nullptr;
-    const T_* pahat = ln_ih ? ahat.data_ptr<T_>() : nullptr;
+    const T_* pa = ln_ih ? a.data_ptr<T_>() : nullptr;
+    const T_* pmean_ih = ln_ih ? mean_ih.data_ptr<T_>() : nullptr;
     const T_* prstd_ih = ln_ih ? rstd_ih.data_ptr<T_>() : nullptr;
     T_* pda = da.data_ptr<T_>();
     T_* pdz = dz.data_ptr<T_>();
@@ -478,7 +483,7 @@ std::vector<at::Tensor> fused_backward(
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
-      std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H);
+      std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H), xc(H), xa(ln_ih ? GH : 0);
       std::vector<char> live(nb);
       // per-block sums of the parameter gradients over the batch, merged under a lock at the end
       std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
@@ -532,8 +537,11 @@ std::vector<at::Tensor> fused_backward(
           }
           const T_* cin = cn;
           if (ln_c) {
-            const T_* ch = pchat + row * H;
-            for (int64_t j = 0; j < H; ++j) cl[j] = ch[j] * v.lcw[j] + v.lcb[j];
+            const T_ mu = pmean_c[row], rs = prstd_c[row];
+            for (int64_t j = 0; j < H; ++j) {
+              xc[j] = (cn[j] - mu) * rs;  // LN(c) recomputed from c_new and the saved statistics
+              cl[j] = xc[j] * v.lcw[j] + v.lcb[j];
+            }
             cin = cl.data();
           }
           act_fwd(act, cin, y.data(), H);
@@ -543,7 +551,7 @@ std::vector<at::Tensor> fused_backward(
           }
           act_bwd(act, cin, y.data(), dcl.data(), H);
           if (ln_c) {
-            ln_bwd(dcl.data(), pchat + row * H, prstd_c[row], v.lcw, acc_lw.data(), acc_lb.data(), dcl.data(), H);
+            ln_bwd(dcl.data(), xc.data(), prstd_c[row], v.lcw, acc_lw.data(), acc_lb.data(), dcl.data(), H);
           }
           act_bwd(rec_act, zat(oo), gr + oo, do_.data(), H);  // do_ is now dz_o
           for (int64_t j = 0; j < H; ++j) {
@@ -575,7 +583,10 @@ std::vector<at::Tensor> fused_backward(
             ln_bwd(dzr, pghat + row * GH, prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
           }
           if (ln_ih) {  // z = LN_ih(a) + ...: so does the input projection's
-            ln_bwd(dzr, pahat + row * GH, prstd_ih[row], pliw, acc_iw.data(), acc_ib.data(), pda + row * GH, GH);
+            const T_* ar = pa + row * GH;
+            const T_ mu = pmean_ih[row], rs = prstd_ih[row];
+            for (int64_t k = 0; k < GH; ++k) xa[k] = (ar[k] - mu) * rs;
+            ln_bwd(dzr, xa.data(), rs, pliw, acc_iw.data(), acc_ib.data(), pda + row * GH, GH);
           }
           if (has_bias) for (int64_t k = 0; k < GH; ++k) acc_bias[k] += dzr[k];
         }
