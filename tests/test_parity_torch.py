@@ -143,3 +143,15 @@ def test_no_bias():
         assert not any("bias" in n for n, _ in ours.named_parameters())
         x = torch.randn(5, 2, 4)
         torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["native", "fused", "reference"])
+def test_empty_batch(backend):
+    # torch.nn.LSTM accepts a batch of zero sequences; so does every backend
+    ref = torch.nn.LSTM(3, 4, bidirectional=True)
+    ours = lstmkit.LSTM.from_torch(ref, backend=backend)
+    x = torch.randn(5, 0, 3, requires_grad=True)
+    out, (h, c) = ours(x)
+    assert out.shape == ref(x)[0].shape == (5, 0, 8) and h.shape == (2, 0, 4)
+    out.sum().backward()
+    assert x.grad.shape == x.shape

@@ -218,7 +218,7 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     # the input projection of all steps in one GEMM; with LN_ih the kernel normalises it, then adds the bias
     kernel_bias = bias if w.ln_ih_w is not None else None
     a = _Projection.apply(x2, w.w_ih, None if w.ln_ih_w is not None else bias)  # (T*B, G*H)
-    a = a.view(T, B, -1)  # (T, B, G*H)
+    a = a.view(T, B, w.w_ih.shape[0])  # (T, B, G*H)
     ln_hh_b = None
     if w.ln_hh_w is not None:
         # LN(W_hh h) + b_hh: the LN bias and b_hh are both constants after the normalisation

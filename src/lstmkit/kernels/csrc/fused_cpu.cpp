@@ -165,6 +165,7 @@ bool brgemm_available() {
 
 template <typename T>
 void gemm_rows(const T* A, int64_t M, int64_t K, const T* Bt, int64_t N, T* C) {
+  if (M == 0) return;  // an empty batch
   if constexpr (std::is_same_v<T, float>) {
     if (brgemm_available()) {
       at::native::cpublas::brgemm(M, N, K, K, N, N, false, A, Bt, C, false);
