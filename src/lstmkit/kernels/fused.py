@@ -106,7 +106,9 @@ def load_extension():
                            build_directory=str(build), verbose=False)
         except Exception as err:  # no compiler, no ninja, a read-only cache, ...: fall back with the reason
             lines = str(err).strip().splitlines() or [""]
-            detail = next((ln for ln in lines if "error" in ln.lower()), lines[-1]).strip()[:300]
+            detail = next((ln for ln in lines if "error:" in ln), None) or next(
+                (ln for ln in lines if "error" in ln.lower()), lines[-1])
+            detail = detail.strip()[:300]
             _error = f"C++ extension unavailable ({type(err).__name__}: {detail})"
             log.warning("lstmkit: fused backend off: %s", _error)
     return _module

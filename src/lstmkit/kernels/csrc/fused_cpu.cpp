@@ -179,6 +179,17 @@ void gemm_rows(const T* A, int64_t M, int64_t K, const T* Bt, int64_t N, T* C) {
   at::mm_out(c, a, b);
 }
 
+// C (M, N) (+)= A (M, K) @ B (K, N) with leading dimensions, float32 only (callers check brgemm_available()).
+template <typename T>
+void brgemm_float(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc, bool add, const T* A,
+                  const T* Bm, T* C) {
+  if constexpr (std::is_same_v<T, float>) {
+    at::native::cpublas::brgemm(M, N, K, lda, ldb, ldc, add, A, Bm, C, false);
+  } else {
+    TORCH_CHECK(false, "lstmkit fused: brgemm is float32 only");
+  }
+}
+
 // Batch rows never interact in an LSTM: each thread runs every time step for its own block of rows, so the
 // whole sequence needs one fork and join instead of a synchronisation per step. Blocks are split only when
 // the micro-kernel GEMM can run inside a parallel region (float32) and there is enough work.
@@ -447,6 +458,8 @@ std::vector<at::Tensor> fused_backward(
   auto dln_c_w = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto dln_c_b = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto w_hh_c = w_hh.contiguous();  // (GH, P): dh = dgh W_hh
+  const bool in_loop_dw = gates.scalar_type() == at::kFloat && brgemm_available();
+  auto dw_hh_t = in_loop_dw ? at::zeros({P, GH}, opts) : at::empty({0}, opts);
   auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
 
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstmkit_fused_backward", [&] {
@@ -458,6 +471,7 @@ std::vector<at::Tensor> fused_backward(
     const T_* pg = gates.data_ptr<T_>();
     const T_* pcn = c_new.data_ptr<T_>();
     const T_* pc_all = c_all.data_ptr<T_>();
+    const T_* ph_all_c = h_all.data_ptr<T_>();
     const T_* pdout = dout.data_ptr<T_>();
     const T_* pw = w_hh_c.data_ptr<T_>();
     const T_* pwr = proj ? w_hr_c.data_ptr<T_>() : nullptr;
@@ -490,6 +504,10 @@ std::vector<at::Tensor> fused_backward(
       std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
       std::vector<T_> acc_hw(ln_hh ? GH : 0, T_(0)), acc_hb(ln_hh ? GH : 0, T_(0));
       std::vector<T_> acc_iw(ln_ih ? GH : 0, T_(0)), acc_ib(ln_ih ? GH : 0, T_(0)), acc_bias(has_bias ? GH : 0, T_(0));
+      // float32 + micro-kernel: dW_hh^T (P, GH) accumulated step by step from this block's rows while dgh is
+      // still in cache, as (rh_t^T) (P, nb) @ dgh_t (nb, GH) with K = nb, the small inner dimension brgemm
+      // is built for; the T*B-deep GEMM after the loop ran at MKL's speed
+      std::vector<T_> acc_whh_t(in_loop_dw ? P * GH : 0), rh_t(in_loop_dw ? P * nb : 0);
       T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
       T_* dpf = peep ? acc_ph.data() + H : nullptr;
       T_* dpo = peep ? acc_ph.data() + 2 * H : nullptr;
@@ -593,10 +611,24 @@ std::vector<at::Tensor> fused_backward(
         }
         // 4. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
         gemm_rows(pdgh + (t * B + b0) * GH, nb, GH, pw, P, pdrh + b0 * P);  // (nb, P)
+        {
+          if (in_loop_dw && nb > 0) {
+            const T_* hrow = ph_all_c + t * B * P;  // h_{t-1}
+            for (int64_t b = b0; b < b1; ++b)
+              for (int64_t j = 0; j < P; ++j)
+                rh_t[j * nb + (b - b0)] = v.rm ? hrow[b * P + j] * v.rm[b * P + j] : hrow[b * P + j];
+            brgemm_float(P, GH, nb, nb, GH, GH, t < T - 1, rh_t.data(), pdgh + (t * B + b0) * GH, acc_whh_t.data());
+          }
+        }
         for (int64_t k = b0 * P; k < b1 * P; ++k) pdH[k] = pdHp[k] + (v.rm ? pdrh[k] * v.rm[k] : pdrh[k]);
       }
       if constexpr (std::is_same_v<T_, float>) {
         if (brgemm_available()) at::native::cpublas::brgemm_release(false);
+      }
+      if (in_loop_dw && nb > 0) {
+        std::lock_guard<std::mutex> guard(acc_mutex);
+        T_* out_w = dw_hh_t.data_ptr<T_>();
+        for (int64_t k = 0; k < P * GH; ++k) out_w[k] += acc_whh_t[k];
       }
       if (peep || ln_c || ln_hh || ln_ih || has_bias) {
         std::lock_guard<std::mutex> guard(acc_mutex);
@@ -629,9 +661,14 @@ std::vector<at::Tensor> fused_backward(
     });
   });
   // weight gradients: one GEMM each over all T*B rows
-  auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
-  if (has(rec_mask)) rh_all = rh_all * rec_mask;
-  auto dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
+  at::Tensor dw_hh;
+  if (in_loop_dw) {
+    dw_hh = dw_hh_t.t().contiguous();  // (GH, P)
+  } else {
+    auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
+    if (has(rec_mask)) rh_all = rh_all * rec_mask;
+    dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
+  }
   auto dw_hr = proj ? at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H})) : at::empty({0}, opts);
   return {da, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias};
 }
