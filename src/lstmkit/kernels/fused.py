@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Optional
@@ -100,7 +101,11 @@ def load_extension():
                                  + _cpu_fingerprint().encode()).hexdigest()[:12]
             name = f"lstmkit_fused_cpu_{key}"
             build = cache_dir() / "extensions" / name
-            build.mkdir(parents=True, exist_ok=True)
+            try:
+                build.mkdir(parents=True, exist_ok=True)
+            except OSError:  # a read-only home: build under the temporary directory instead
+                build = Path(tempfile.gettempdir()) / f"lstmkit-{os.getuid() if hasattr(os, 'getuid') else 0}" / name
+                build.mkdir(parents=True, exist_ok=True)
             log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
             _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
                            build_directory=str(build), verbose=False)
