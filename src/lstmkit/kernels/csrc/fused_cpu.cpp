@@ -493,7 +493,6 @@ std::vector<at::Tensor> fused_backward(
     T_* pdHp = dHp.data_ptr<T_>();
     T_* pdhr = dhraw.data_ptr<T_>();
     T_* pdrh = drh.data_ptr<T_>();
-    T_* dph = peep ? dw_ph.data_ptr<T_>() : nullptr;
     std::mutex acc_mutex;
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
@@ -501,7 +500,8 @@ std::vector<at::Tensor> fused_backward(
       std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H), xc(H), xa(ln_ih ? GH : 0);
       std::vector<char> live(nb);
       // per-block sums of the parameter gradients over the batch, merged under a lock at the end
-      std::vector<T_> acc_ph(peep ? 3 * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
+      // acc_ph has weight_ph's layout: rows i, f, o (f, o with cifg)
+      std::vector<T_> acc_ph(peep ? (cifg ? 2 : 3) * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
       std::vector<T_> acc_hw(ln_hh ? GH : 0, T_(0)), acc_hb(ln_hh ? GH : 0, T_(0));
       std::vector<T_> acc_iw(ln_ih ? GH : 0, T_(0)), acc_ib(ln_ih ? GH : 0, T_(0)), acc_bias(has_bias ? GH : 0, T_(0));
       // float32 + micro-kernel: dW_hh^T (P, GH) accumulated step by step from this block's rows while dgh is
@@ -509,8 +509,8 @@ std::vector<at::Tensor> fused_backward(
       // is built for; the T*B-deep GEMM after the loop ran at MKL's speed
       std::vector<T_> acc_whh_t(in_loop_dw ? P * GH : 0), rh_t(in_loop_dw ? P * nb : 0);
       T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
-      T_* dpf = peep ? acc_ph.data() + H : nullptr;
-      T_* dpo = peep ? acc_ph.data() + 2 * H : nullptr;
+      T_* dpf = peep ? acc_ph.data() + (cifg ? 0 : H) : nullptr;
+      T_* dpo = peep ? acc_ph.data() + (cifg ? H : 2 * H) : nullptr;
       for (int64_t t = T - 1; t >= 0; --t) {
         // 1. zoneout and lengths: split dh_t, dc_t into the new values' grads and the direct path to t-1
         T_* dhn = proj ? pdhn_all + t * B * P : pdhr;  // without projection h_raw is h_new
@@ -611,52 +611,30 @@ std::vector<at::Tensor> fused_backward(
         }
         // 4. into h_{t-1}: dh_{t-1} = direct + (dgh W_hh) * mask
         gemm_rows(pdgh + (t * B + b0) * GH, nb, GH, pw, P, pdrh + b0 * P);  // (nb, P)
-        {
-          if (in_loop_dw && nb > 0) {
-            const T_* hrow = ph_all_c + t * B * P;  // h_{t-1}
-            for (int64_t b = b0; b < b1; ++b)
-              for (int64_t j = 0; j < P; ++j)
-                rh_t[j * nb + (b - b0)] = v.rm ? hrow[b * P + j] * v.rm[b * P + j] : hrow[b * P + j];
-            brgemm_float(P, GH, nb, nb, GH, GH, t < T - 1, rh_t.data(), pdgh + (t * B + b0) * GH, acc_whh_t.data());
-          }
+        if (in_loop_dw && nb > 0) {  // dW_hh^T += (rh_t^T) (P, nb) @ dgh_t (nb, GH)
+          const T_* hrow = ph_all_c + t * B * P;  // h_{t-1}
+          for (int64_t b = b0; b < b1; ++b)
+            for (int64_t j = 0; j < P; ++j)
+              rh_t[j * nb + (b - b0)] = v.rm ? hrow[b * P + j] * v.rm[b * P + j] : hrow[b * P + j];
+          brgemm_float(P, GH, nb, nb, GH, GH, t < T - 1, rh_t.data(), pdgh + (t * B + b0) * GH, acc_whh_t.data());
         }
         for (int64_t k = b0 * P; k < b1 * P; ++k) pdH[k] = pdHp[k] + (v.rm ? pdrh[k] * v.rm[k] : pdrh[k]);
       }
       if constexpr (std::is_same_v<T_, float>) {
         if (brgemm_available()) at::native::cpublas::brgemm_release(false);
       }
-      if (in_loop_dw && nb > 0) {
+      {
         std::lock_guard<std::mutex> guard(acc_mutex);
-        T_* out_w = dw_hh_t.data_ptr<T_>();
-        for (int64_t k = 0; k < P * GH; ++k) out_w[k] += acc_whh_t[k];
-      }
-      if (peep || ln_c || ln_hh || ln_ih || has_bias) {
-        std::lock_guard<std::mutex> guard(acc_mutex);
-        if (peep) {  // weight_ph rows: i, f, o (f, o with cifg)
-          if (!cifg) for (int64_t j = 0; j < H; ++j) dph[j] += acc_ph[j];
-          T_* df_out = dph + (cifg ? 0 : H);
-          T_* do_out = dph + (cifg ? H : 2 * H);
-          for (int64_t j = 0; j < H; ++j) { df_out[j] += acc_ph[H + j]; do_out[j] += acc_ph[2 * H + j]; }
-        }
-        if (ln_c) {
-          T_* w_out = dln_c_w.data_ptr<T_>();
-          T_* b_out = dln_c_b.data_ptr<T_>();
-          for (int64_t j = 0; j < H; ++j) { w_out[j] += acc_lw[j]; b_out[j] += acc_lb[j]; }
-        }
-        if (ln_hh) {
-          T_* w_out = dln_hh_w.data_ptr<T_>();
-          T_* b_out = dln_hh_b.data_ptr<T_>();
-          for (int64_t k = 0; k < GH; ++k) { w_out[k] += acc_hw[k]; b_out[k] += acc_hb[k]; }
-        }
-        if (ln_ih) {
-          T_* w_out = dln_ih_w.data_ptr<T_>();
-          T_* b_out = dln_ih_b.data_ptr<T_>();
-          for (int64_t k = 0; k < GH; ++k) { w_out[k] += acc_iw[k]; b_out[k] += acc_ib[k]; }
-        }
-        if (has_bias) {
-          T_* out_b = dbias.data_ptr<T_>();
-          for (int64_t k = 0; k < GH; ++k) out_b[k] += acc_bias[k];
-        }
+        auto merge = [](const at::Tensor& total, const std::vector<T_>& part) {
+          T_* out = total.data_ptr<T_>();
+          for (size_t k = 0; k < part.size(); ++k) out[k] += part[k];
+        };
+        if (in_loop_dw && nb > 0) merge(dw_hh_t, acc_whh_t);
+        if (peep) merge(dw_ph, acc_ph);
+        if (ln_c) { merge(dln_c_w, acc_lw); merge(dln_c_b, acc_lb); }
+        if (ln_hh) { merge(dln_hh_w, acc_hw); merge(dln_hh_b, acc_hb); }
+        if (ln_ih) { merge(dln_ih_w, acc_iw); merge(dln_ih_b, acc_ib); }
+        if (has_bias) merge(dbias, acc_bias);
       }
     });
   });
