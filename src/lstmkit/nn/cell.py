@@ -57,6 +57,8 @@ class LSTMCell(nn.Module):
         )
         create_parameters(self, self.config, input_size, "", {"device": device, "dtype": dtype})
         self._rec_mask: Optional[Tensor] = None
+        # torch's math (recurrent dropout aside, which only acts in training): steps can use its kernel
+        self._torch_math = self.config.is_vanilla_math and self.config.zoneout == 0 and self.config.proj_size == 0
         self.reset_parameters()
 
     input_size = property(lambda self: self.config.input_size)
@@ -135,6 +137,10 @@ class LSTMCell(nn.Module):
             if not batched:
                 h, c = h.unsqueeze(0), c.unsqueeze(0)
         w = direction_weights(self, cfg, "")
+        if self._torch_math and not (self.training and cfg.recurrent_dropout > 0):
+            # torch.nn.LSTMCell's own fused step: the same math, one call instead of a dozen small ops
+            h, c = torch._VF.lstm_cell(x, (h, c), w.w_ih, w.w_hh, w.b_ih, w.b_hh)
+            return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
         rec_mask, zone_h, zone_c = None, None, None
         if self.training and cfg.recurrent_dropout > 0:
             if self._rec_mask is None or self._rec_mask.shape != h.shape:
