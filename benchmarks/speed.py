@@ -7,7 +7,8 @@ Usage:
 Every number in a row is measured in the same run, interleaved round-robin so that machine noise hits all
 implementations alike; times are medians in milliseconds and ratios are to torch.nn.LSTM on the same shape.
 Forward is timed under torch.no_grad() (inference), forward+backward in training mode with the gradient of
-output.sum(); the training step adds a Linear head, an MSE loss and an optimizer step (the first seed's model).
+output.sum(); the training step adds a Linear head, an MSE loss and an optimizer step (the first seed's model),
+and, when keras and jax are installed (`pip install keras jax`), the seed's own Keras program on JAX.
 """
 
 from __future__ import annotations
@@ -213,8 +214,28 @@ def bench_training_step(args) -> list[Row]:
             loss.backward()
             opt.step()
         impls[name] = step
+    keras_step = _keras_jax_step(x.numpy(), y.numpy())
+    if keras_step is not None:
+        impls["Keras 3 on JAX relu"] = keras_step
     t = measure(impls, args.budget, args.min_reps, args.max_reps)
     return [Row("seed-keras train step", k, fb=v * 1e3, note="fwd+bwd+rmsprop") for k, v in t.items()]
+
+
+def _keras_jax_step(x, y):
+    """The seed's own Keras program on JAX (XLA-compiled scan), when keras and jax are installed."""
+    import os
+
+    if os.environ.setdefault("KERAS_BACKEND", "jax") != "jax":
+        return None
+    try:
+        import keras
+    except ImportError:
+        return None
+    if keras.backend.backend() != "jax":  # keras was imported earlier with another backend
+        return None
+    model = keras.Sequential([keras.Input((100, 1)), keras.layers.LSTM(50, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="rmsprop", loss="mse")
+    return lambda: model.train_on_batch(x, y)
 
 
 def fmt(v: float) -> str:
