@@ -12,9 +12,9 @@ def test_matches_torch_lstm_cell():
     cell = lstmkit.LSTMCell(3, 5)
     cell.load_state_dict(ref.state_dict(), strict=True)
     x, h, c = torch.randn(2, 3), torch.randn(2, 5), torch.randn(2, 5)
-    for a, b in zip(cell(x, (h, c)), ref(x, (h, c))):
+    for a, b in zip(cell(x, (h, c)), ref(x, (h, c)), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
-    for a, b in zip(cell(x[0]), ref(x[0])):  # unbatched, zero state
+    for a, b in zip(cell(x[0]), ref(x[0]), strict=True):  # unbatched, zero state
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 

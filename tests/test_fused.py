@@ -67,14 +67,14 @@ def test_fused_matches_reference(opts, training, dtype):
         xf, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
         rf = _run(fused, xf, lengths, seed=5)
         rr = _run(ref, xr, lengths, seed=5)
-        for a, b in zip(rf[:3], rr[:3]):
+        for a, b in zip(rf[:3], rr[:3], strict=True):
             torch.testing.assert_close(a, b, atol=atol, rtol=0)
-        for layer_f, layer_r in zip(rf[3], rr[3]):
-            for gf, gr in zip(layer_f, layer_r):
-                for a, b in zip(gf, gr):
+        for layer_f, layer_r in zip(rf[3], rr[3], strict=True):
+            for gf, gr in zip(layer_f, layer_r, strict=True):
+                for a, b in zip(gf, gr, strict=True):
                     torch.testing.assert_close(a, b.detach(), atol=atol, rtol=0)
         torch.testing.assert_close(xf.grad, xr.grad, atol=gtol, rtol=grtol)
-        for (name, p), q in zip(fused.named_parameters(), ref.parameters()):
+        for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(p.grad, q.grad, atol=gtol, rtol=grtol, msg=name)
         fused.zero_grad()
         ref.zero_grad()
@@ -142,9 +142,9 @@ def test_fused_parallel_rows_match_reference(opts):
         x = torch.randn(6, 80, 8, dtype=torch.float64)
         lengths = torch.randint(1, 7, (80,))
         rf, rr = _run(fused, x, lengths, seed=3), _run(ref, x, lengths, seed=3)
-        for a, b in zip(rf[:3], rr[:3]):
+        for a, b in zip(rf[:3], rr[:3], strict=True):
             torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
-        for (name, p), q in zip(fused.named_parameters(), ref.parameters()):
+        for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(p.grad, q.grad, atol=1e-9, rtol=1e-9, msg=name)
     finally:
         torch.set_num_threads(threads)
@@ -168,13 +168,13 @@ def test_fused_large_fp32_paths_match_reference(opts):
         x = torch.randn(20, 64, 64)
         xf, xr, xd = x.clone().requires_grad_(), x.clone().requires_grad_(), x.double().requires_grad_()
         rf, rr, rd = _run(fused, xf, None, seed=8), _run(ref, xr, None, seed=8), _run(exact, xd, None, seed=8)
-        for a, b, want in zip(rf[:3], rr[:3], rd[:3]):
+        for a, b, want in zip(rf[:3], rr[:3], rd[:3], strict=True):
             err_f = (a.double() - want).abs().max().item()
             err_r = (b.double() - want).abs().max().item()
             assert err_f <= 2 * err_r + 1e-6, (err_f, err_r)
         err = lambda g, gd: ((g.double() - gd).abs().max() / gd.abs().max()).item()  # noqa: E731
         assert err(xf.grad, xd.grad) <= 2 * err(xr.grad, xd.grad) + 1e-6
-        for (name, p), q, d in zip(fused.named_parameters(), ref.parameters(), exact.parameters()):
+        for (name, p), q, d in zip(fused.named_parameters(), ref.parameters(), exact.parameters(), strict=True):
             assert err(p.grad, d.grad) <= 2 * err(q.grad, d.grad) + 1e-6, name
     finally:
         torch.set_num_threads(threads)

@@ -58,5 +58,5 @@ def test_gates_packed_in_caller_order():
     _, (h_p, c_p), gates_p = lstm(packed, return_gates=True)
     _, (h_l, c_l), gates_l = lstm(x, lengths=lengths, return_gates=True)
     torch.testing.assert_close(c_p, c_l)
-    for a, b in zip(gates_p[0][0], gates_l[0][0]):
+    for a, b in zip(gates_p[0][0], gates_l[0][0], strict=True):
         torch.testing.assert_close(a, b)

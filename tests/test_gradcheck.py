@@ -49,7 +49,7 @@ def test_gradcheck(name, training, backend):
 
     def fn(x, h0, c0, *ps):
         torch.manual_seed(123)  # the same random masks at every evaluation
-        out, (h, c) = torch.func.functional_call(lstm, dict(zip(names, ps)), (x, (h0, c0)))
+        out, (h, c) = torch.func.functional_call(lstm, dict(zip(names, ps, strict=True)), (x, (h0, c0)))
         return out, h, c
 
     assert torch.autograd.gradcheck(fn, (x, h0, c0, *params), eps=1e-6, atol=1e-5, nondet_tol=1e-12)

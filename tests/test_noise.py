@@ -88,5 +88,5 @@ def test_same_seed_same_weights():
     a = lstmkit.LSTM(3, 5, peephole=True, layer_norm=True, init="keras")
     torch.manual_seed(9)
     b = lstmkit.LSTM(3, 5, peephole=True, layer_norm=True, init="keras")
-    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert torch.equal(p, q), n

@@ -155,3 +155,12 @@ def test_empty_batch(backend):
     assert out.shape == ref(x)[0].shape == (5, 0, 8) and h.shape == (2, 0, 4)
     out.sum().backward()
     assert x.grad.shape == x.shape
+
+
+def test_from_torch_with_a_neutral_variant():
+    # extra parameters start neutral: a peephole copy of a torch.nn.LSTM computes the same function
+    ref = torch.nn.LSTM(4, 6, num_layers=2)
+    ours = lstmkit.LSTM.from_torch(ref, peephole=True)
+    assert ours.config.peephole and torch.count_nonzero(ours.weight_ph_l1) == 0
+    x = torch.randn(5, 3, 4)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], atol=ATOL, rtol=0)

@@ -53,7 +53,7 @@ def reference_direction(
             outs.append(h_new)
         if return_gates:
             steps.append(g)
-    gates = Gates(*(torch.stack(v) for v in zip(*steps))) if return_gates else None  # each (T, B, H)
+    gates = Gates(*(torch.stack(v) for v in zip(*steps, strict=True))) if return_gates else None  # each (T, B, H)
     return DirectionResult(torch.stack(outs), h, c, gates)
 
 

@@ -189,10 +189,10 @@ class LSTM(nn.Module):
             h_shape, c_shape = (LD, cfg.out_size), (LD, cfg.hidden_size)
         for name, t, shape in (("h_0", h0, h_shape), ("c_0", c0, c_shape)):
             if tuple(t.shape) != shape:
+                width = "proj_size" if name == "h_0" and cfg.proj_size else "hidden_size"
                 raise ValueError(
                     f"{name} must have shape {shape} (num_layers*num_directions, "
-                    f"{'batch, ' if batched else ''}{'proj_size' if name == 'h_0' and cfg.proj_size else 'hidden_size'})"
-                    f", got {tuple(t.shape)}"
+                    f"{'batch, ' if batched else ''}{width}), got {tuple(t.shape)}"
                 )
             if t.dtype != like.dtype:
                 raise TypeError(f"{name} has dtype {t.dtype}, expected the input's {like.dtype}")
