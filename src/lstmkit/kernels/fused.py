@@ -175,12 +175,12 @@ class _FusedDirection(torch.autograd.Function):
         act, rec_act, cifg, eps, zone_p, save = flags
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
                                             rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
-        (out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih) = (
+        (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih) = (
             _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save))
         ctx.flags = flags
         ctx.has_bias = bias.numel() > 0
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
-        ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, w_hh, w_hr,
+        ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr,
                               w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, inputs[0],
                               mean_ih, rstd_ih)
         ctx.mark_non_differentiable(gates, c_all)
@@ -189,13 +189,13 @@ class _FusedDirection(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
         act, rec_act, cifg, eps, zone_p, _ = ctx.flags
-        (h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
+        (h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
          ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih) = ctx.saved_tensors
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
         dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
         dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
         (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
-            dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, w_hh.contiguous(),
+            dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh.contiguous(),
             w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih,
             ctx.has_bias, act, rec_act, cifg, zone_p)
 

@@ -236,9 +236,10 @@ struct Variant {
 }  // namespace
 
 // z_t = [LN_ih](a_t) + bias + [LN_hh](W_hh h_{t-1}). Without LN_ih the caller folds bias into a.
-// Returns {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih}.
-// The normalised values of the c and input layer norms are not stored: the backward pass recomputes them from
-// c_new and a with the saved row statistics (two fewer T*B*4H arrays of fresh memory to fault in).
+// Returns {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih}.
+// The normalised values of the three layer norms are not stored, only their row statistics: the backward
+// pass recomputes them from c_new, a and (one extra GEMM per step) W_hh h_{t-1}. Each stored value would be
+// a T*B*4H array of fresh memory to fault in, which costs more than recomputing it.
 std::vector<at::Tensor> fused_forward(
     const at::Tensor& a, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
     const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
@@ -285,7 +286,7 @@ std::vector<at::Tensor> fused_forward(
   auto gates = at::empty({Ts, B, GH}, opts);
   auto c_new = at::empty({keep_cn ? T : 1, B, H}, opts);
   auto h_raw = proj ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
-  auto ghat = has(ln_hh_w) ? at::empty({Ts, B, GH}, opts) : at::empty({0}, opts);
+  auto mean_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   auto rstd_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   auto mean_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
   auto rstd_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
@@ -316,7 +317,7 @@ std::vector<at::Tensor> fused_forward(
     T_* phr = proj ? h_raw.data_ptr<T_>() : nullptr;
     T_* pgh = gh.data_ptr<T_>();
     T_* prh = v.rm ? rh.data_ptr<T_>() : nullptr;
-    T_* pghat = has(ln_hh_w) ? ghat.data_ptr<T_>() : nullptr;
+    T_* pmean_hh = has(ln_hh_w) ? mean_hh.data_ptr<T_>() : nullptr;
     T_* prstd_hh = has(ln_hh_w) ? rstd_hh.data_ptr<T_>() : nullptr;
     T_* pmean_c = has(ln_c_w) ? mean_c.data_ptr<T_>() : nullptr;
     T_* prstd_c = has(ln_c_w) ? rstd_c.data_ptr<T_>() : nullptr;
@@ -328,7 +329,7 @@ std::vector<at::Tensor> fused_forward(
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
-      std::vector<T_> cl(H), y(H), xc(v.lcw ? H : 0), xa(liw ? GH : 0);
+      std::vector<T_> cl(H), y(H), xc(v.lcw ? H : 0), xa(liw ? GH : 0), xg(lnw ? GH : 0);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t slot = save ? t : t % 2, next = save ? t + 1 : (t + 1) % 2;
         const T_* hp = ph_all + slot * B * P;  // h_{t-1}: (B, P)
@@ -349,7 +350,7 @@ std::vector<at::Tensor> fused_forward(
           const T_* ar = pa + row * GH;
           T_* ghr = pgh + b * GH;
           const T_* c_prev = cp + b * H;
-          if (lnw) prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, pghat + srow * GH, ghr, GH, eps);
+          if (lnw) prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, xg.data(), ghr, GH, eps, pmean_hh + srow);
           if (liw) {  // z = LN_ih(a_t) + bias + [LN_hh](W_hh h_{t-1})
             prstd_ih[srow] = ln_fwd(ar, liw, lib, xa.data(), zr, GH, eps, pmean_ih + srow);
             for (int64_t k = 0; k < GH; ++k) zr[k] += ghr[k];
@@ -423,14 +424,14 @@ std::vector<at::Tensor> fused_forward(
     h_all = h_all.narrow(0, T % 2, 1);
     c_all = c_all.narrow(0, T % 2, 1);
   }
-  return {out, h_all, c_all, z, gates, c_new, h_raw, ghat, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih};
+  return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih};
 }
 
 // Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias}.
 std::vector<at::Tensor> fused_backward(
     const at::Tensor& dout, const at::Tensor& dhT, const at::Tensor& dcT, const at::Tensor& h_all,
     const at::Tensor& c_all, const at::Tensor& z, const at::Tensor& gates, const at::Tensor& c_new,
-    const at::Tensor& h_raw, const at::Tensor& ghat, const at::Tensor& rstd_hh, const at::Tensor& mean_c,
+    const at::Tensor& h_raw, const at::Tensor& mean_hh, const at::Tensor& rstd_hh, const at::Tensor& mean_c,
     const at::Tensor& rstd_c, const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& w_ph,
     const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
     const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
@@ -458,6 +459,7 @@ std::vector<at::Tensor> fused_backward(
   auto dln_c_w = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto dln_c_b = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto w_hh_c = w_hh.contiguous();  // (GH, P): dh = dgh W_hh
+  auto w_hh_t = ln_hh ? w_hh.t().contiguous() : at::empty({0}, opts);  // (P, GH): recomputes W_hh h_{t-1}
   const bool in_loop_dw = gates.scalar_type() == at::kFloat && brgemm_available();
   auto dw_hh_t = in_loop_dw ? at::zeros({P, GH}, opts) : at::empty({0}, opts);
   auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
@@ -477,7 +479,8 @@ std::vector<at::Tensor> fused_backward(
     const T_* pwr = proj ? w_hr_c.data_ptr<T_>() : nullptr;
     const T_* pmean_c = ln_c ? mean_c.data_ptr<T_>() : nullptr;
     const T_* prstd_c = ln_c ? rstd_c.data_ptr<T_>() : nullptr;
-    const T_* pghat = ln_hh ? ghat.data_ptr<T_>() : nullptr;
+    const T_* pmean_hh = ln_hh ? mean_hh.data_ptr<T_>() : nullptr;
+    const T_* pwt = ln_hh ? w_hh_t.data_ptr<T_>() : nullptr;
     const T_* prstd_hh = ln_hh ? rstd_hh.data_ptr<T_>() : nullptr;
     const T_* plnw = ln_hh ? ln_hh_w.data_ptr<T_>() : nullptr;
     const T_* pliw = ln_ih ? ln_ih_w.data_ptr<T_>() : nullptr;
@@ -498,6 +501,7 @@ std::vector<at::Tensor> fused_backward(
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
       std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H), xc(H), xa(ln_ih ? GH : 0);
+      std::vector<T_> gh_blk(ln_hh ? nb * GH : 0), rh_blk(ln_hh && v.rm ? nb * P : 0), xg(ln_hh ? GH : 0);
       std::vector<char> live(nb);
       // per-block sums of the parameter gradients over the batch, merged under a lock at the end
       // acc_ph has weight_ph's layout: rows i, f, o (f, o with cifg)
@@ -532,6 +536,14 @@ std::vector<at::Tensor> fused_backward(
         }
         // 2. projection: dh_raw = dh_new W_hr
         if (proj) gemm_rows(dhn + b0 * P, nb, P, pwr, H, pdhr + b0 * H);
+        if (ln_hh && nb > 0) {  // W_hh h_{t-1} for this block again, for the recurrent layer norm's backward
+          const T_* hprev = ph_all_c + (t * B + b0) * P;
+          if (v.rm) {
+            for (int64_t k = 0; k < nb * P; ++k) rh_blk[k] = hprev[k] * v.rm[b0 * P + k];
+            hprev = rh_blk.data();
+          }
+          gemm_rows(hprev, nb, P, pwt, GH, gh_blk.data());
+        }
         // 3. gates
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
@@ -599,7 +611,10 @@ std::vector<at::Tensor> fused_backward(
             dzr[oo + j] = do_[j];
           }
           if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
-            ln_bwd(dzr, pghat + row * GH, prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
+            const T_* ghr = gh_blk.data() + (b - b0) * GH;
+            const T_ mu = pmean_hh[row], rs = prstd_hh[row];
+            for (int64_t k = 0; k < GH; ++k) xg[k] = (ghr[k] - mu) * rs;
+            ln_bwd(dzr, xg.data(), rs, plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
           }
           if (ln_ih) {  // z = LN_ih(a) + ...: so does the input projection's
             const T_* ar = pa + row * GH;
