@@ -38,11 +38,9 @@ TOL = {torch.float32: (1e-5, 1e-4, 1e-5), torch.float64: (1e-12, 1e-6, 0.0)}
 
 
 def _pair(opts, dtype):
-    opts = dict(opts)
-    layers = opts.pop("num_layers", 1)
-    fused = lstmkit.LSTM(5, 6, num_layers=layers, backend="fused", dtype=dtype, **opts)
+    fused = lstmkit.LSTM(5, 6, backend="fused", dtype=dtype, **opts)
     randomize_(fused, seed=11)
-    ref = lstmkit.LSTM(5, 6, num_layers=layers, backend="reference", dtype=dtype, **opts)
+    ref = lstmkit.LSTM(5, 6, backend="reference", dtype=dtype, **opts)
     ref.load_state_dict(fused.state_dict())
     return fused, ref
 

@@ -32,10 +32,7 @@ CASES = {
 @pytest.mark.parametrize("use_lengths", [False, True])
 @pytest.mark.parametrize("name", list(CASES))
 def test_matches_numpy(name, use_lengths, backend):
-    opts = dict(CASES[name])
-    layers = opts.pop("num_layers", 1)
-    bias = opts.pop("bias", True)
-    lstm = lstmkit.LSTM(5, 4, num_layers=layers, bias=bias, dtype=torch.float64, backend=backend, **opts).eval()
+    lstm = lstmkit.LSTM(5, 4, dtype=torch.float64, backend=backend, **CASES[name]).eval()
     randomize_(lstm, seed=3)
     x = torch.randn(6, 3, 5, dtype=torch.float64)
     lengths = [6, 2, 4] if use_lengths else None
@@ -44,7 +41,8 @@ def test_matches_numpy(name, use_lengths, backend):
     cfg = lstm.config
     np_opts = {k: getattr(cfg, k) for k in ("activation", "recurrent_activation", "peephole", "layer_norm", "cifg",
                                             "forget_bias", "zoneout", "residual")}
-    out_np, h_np, c_np = run_lstm(x.numpy(), params, np_opts, layers, cfg.bidirectional, 4, cfg.out_size, lengths)
+    out_np, h_np, c_np = run_lstm(x.numpy(), params, np_opts, cfg.num_layers, cfg.bidirectional, 4, cfg.out_size,
+                                  lengths)
     np.testing.assert_allclose(out.detach().numpy(), out_np, atol=1e-12, rtol=1e-10)
     np.testing.assert_allclose(h.detach().numpy(), h_np, atol=1e-12, rtol=1e-10)
     np.testing.assert_allclose(c.detach().numpy(), c_np, atol=1e-12, rtol=1e-10)

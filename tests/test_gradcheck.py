@@ -34,9 +34,7 @@ VARIANTS = {
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_gradcheck(name, training, backend):
-    opts = dict(VARIANTS[name])
-    layers = opts.pop("num_layers", 1)
-    lstm = lstmkit.LSTM(3, 4, num_layers=layers, backend=backend, dtype=torch.float64, **opts)
+    lstm = lstmkit.LSTM(3, 4, backend=backend, dtype=torch.float64, **VARIANTS[name])
     randomize_(lstm, seed=1)
     lstm.train(training)
     cfg = lstm.config

@@ -188,7 +188,7 @@ class _FusedDirection(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
-        act, rec_act, cifg, eps, zone_p, _ = ctx.flags
+        act, rec_act, cifg, _eps, zone_p, _save = ctx.flags
         (h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
          ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih) = ctx.saved_tensors
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
