@@ -56,6 +56,24 @@ def _run(module, x, lengths, seed):
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("opts", VARIANTS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()) or "vanilla")
 def test_fused_matches_reference(opts, training, dtype):
+    _check_against_reference(opts, training, dtype)
+
+
+LN_VARIANTS = [v for v in VARIANTS if v.get("layer_norm")] + [
+    {"layer_norm": True, "recurrent_dropout": 0.3},
+    {"layer_norm": True, "proj_size": 3},
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64])  # fp64: 1e-12 on outputs; the fp32 code path is the same
+@pytest.mark.parametrize("opts", LN_VARIANTS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_fused_layer_norm_with_stored_recurrent_product(opts, dtype, monkeypatch):
+    """Wide layers keep W_hh h_{t-1} for the layer norm's backward; small ones recompute it. Both are exact."""
+    monkeypatch.setenv("LSTMKIT_LN_STORE_MIN_P", "1")
+    _check_against_reference(opts, True, dtype)
+
+
+def _check_against_reference(opts, training, dtype):
     fused, ref = _pair(opts, dtype)
     fused.train(training)
     ref.train(training)

@@ -166,6 +166,15 @@ class _Projection(torch.autograd.Function):
         return dx, dw, db
 
 
+def _store_gh(w_hh: Tensor) -> bool:
+    """Whether the forward pass keeps W_hh h_{t-1} for the recurrent layer norm's backward.
+
+    Recomputing it costs a (B, P) x (P, 4H) GEMM per step; keeping it costs T*B*4H fresh memory. The GEMM
+    grows with P while the memory does not, so large recurrent widths keep it.
+    """
+    return w_hh.shape[1] >= int(os.environ.get("LSTMKIT_LN_STORE_MIN_P", "256"))
+
+
 class _FusedDirection(torch.autograd.Function):
     """One layer and direction over the projected input ``a`` (T, B, G*H)."""
 
@@ -175,14 +184,14 @@ class _FusedDirection(torch.autograd.Function):
         act, rec_act, cifg, eps, zone_p, save = flags
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
                                             rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
-        (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih) = (
-            _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save))
+        (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh) = (
+            _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save, _store_gh(w_hh)))
         ctx.flags = flags
         ctx.has_bias = bias.numel() > 0
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
         ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr,
                               w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, inputs[0],
-                              mean_ih, rstd_ih)
+                              mean_ih, rstd_ih, gh)
         ctx.mark_non_differentiable(gates, c_all)
         return out, h_all[-1], c_all[-1], gates, c_all
 
@@ -190,13 +199,13 @@ class _FusedDirection(torch.autograd.Function):
     def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
         act, rec_act, cifg, _eps, zone_p, _save = ctx.flags
         (h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
-         ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih) = ctx.saved_tensors
+         ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih, gh) = ctx.saved_tensors
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
         dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
         dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
         (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
             dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh.contiguous(),
-            w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih,
+            w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih, gh,
             ctx.has_bias, act, rec_act, cifg, zone_p)
 
         def g(t):

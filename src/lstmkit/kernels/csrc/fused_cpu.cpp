@@ -97,11 +97,11 @@ inline void act_bwd(int64_t kind, const T* x, const T* y, T* d, int64_t n) {
   }
 }
 
-// Row layer norm: xhat = (x - mean) * rstd, y = xhat * w + b. Returns rstd. The reductions carry
+// Row layer norm: y = (x - mean) * rstd * w + b (y may alias x). Returns rstd. The reductions carry
 // `omp simd reduction` so gcc vectorises them (-fopenmp-simd; no OpenMP runtime involved): a plain
 // floating-point sum is never reassociated, and scalar sums made layer norm the slowest variant.
 template <typename T>
-inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, double eps, T* mean_out = nullptr) {
+inline T ln_fwd(const T* x, const T* w, const T* b, T* y, int64_t n, double eps, T* mean_out = nullptr) {
   T sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; ++j) sum += x[j];
@@ -111,10 +111,8 @@ inline T ln_fwd(const T* x, const T* w, const T* b, T* xhat, T* y, int64_t n, do
 #pragma omp simd reduction(+ : var)
   for (int64_t j = 0; j < n; ++j) var += (x[j] - mean) * (x[j] - mean);
   const T rstd = T(1) / std::sqrt(var / T(n) + T(eps));
-  for (int64_t j = 0; j < n; ++j) {
-    xhat[j] = (x[j] - mean) * rstd;
-    y[j] = xhat[j] * w[j] + b[j];
-  }
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - mean) * rstd * w[j] + b[j];
   return rstd;
 }
 
@@ -134,6 +132,27 @@ inline void ln_bwd(const T* dy, const T* xhat, T rstd, const T* w, T* dw, T* db,
   }
   const T m1 = s1 / T(n), m2 = s2 / T(n);
   for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dy[j] * w[j] - m1 - xhat[j] * m2);
+}
+
+// ln_bwd from the raw input x and its saved row statistics: xhat = (x - mean) * rstd is recomputed inside
+// the two passes rather than written out first.
+template <typename T>
+inline void ln_bwd_raw(const T* dy, const T* x, T mean, T rstd, const T* w, T* dw, T* db, T* dx, int64_t n) {
+  T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T g = dy[j] * w[j];
+    s1 += g;
+    s2 += g * ((x[j] - mean) * rstd);
+  }
+  const T m1 = s1 / T(n), m2 = s2 / T(n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    const T xh = (x[j] - mean) * rstd, d = dy[j];
+    dw[j] += d * xh;
+    db[j] += d;
+    dx[j] = rstd * (d * w[j] - m1 - xh * m2);
+  }
 }
 
 inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
@@ -245,7 +264,8 @@ std::vector<at::Tensor> fused_forward(
     const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
     const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
     const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w, const at::Tensor& ln_ih_b,
-    const at::Tensor& bias, int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, bool save) {
+    const at::Tensor& bias, int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, bool save,
+    bool store_gh) {
   TORCH_CHECK(a.dim() == 3 && h0.dim() == 2 && c0.dim() == 2 && w_hh.dim() == 2, "lstmkit fused: bad ranks");
   const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
   const bool proj = has(w_hr), peep = has(w_ph);
@@ -296,7 +316,10 @@ std::vector<at::Tensor> fused_forward(
   c_all[0].copy_(c0);
   auto w_hh_t = w_hh.t().contiguous();  // (P, GH): the GEMMs take B row-major (K, N)
   auto w_hr_t = proj ? w_hr.t().contiguous() : w_hr;  // (H, P)
-  auto gh = at::empty({B, GH}, opts);  // W_hh h_{t-1} of the current step, one row per sequence
+  // W_hh h_{t-1}, one row per sequence: of the current step only, or of every step when the recurrent layer
+  // norm's backward is to read it back instead of recomputing it (store_gh, chosen by the caller)
+  store_gh = store_gh && save && has(ln_hh_w);
+  auto gh = at::empty({store_gh ? T : 1, B, GH}, opts);
   auto rh = has(rec_mask) ? at::empty({B, P}, opts) : at::empty({0}, opts);
 
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
@@ -329,7 +352,7 @@ std::vector<at::Tensor> fused_forward(
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
-      std::vector<T_> cl(H), y(H), xc(v.lcw ? H : 0), xa(liw ? GH : 0), xg(lnw ? GH : 0);
+      std::vector<T_> cl(H), y(H), ghn(lnw && store_gh ? GH : 0);
       for (int64_t t = 0; t < T; ++t) {
         const int64_t slot = save ? t : t % 2, next = save ? t + 1 : (t + 1) % 2;
         const T_* hp = ph_all + slot * B * P;  // h_{t-1}: (B, P)
@@ -341,18 +364,22 @@ std::vector<at::Tensor> fused_forward(
           for (int64_t k = b0 * P; k < b1 * P; ++k) prh[k] = hp[k] * v.rm[k];
           gemm_in = prh + b0 * P;
         }
-        gemm_rows(gemm_in, nb, P, pwt, GH, pgh + b0 * GH);  // (nb, GH) = h_{t-1} W_hh^T
+        T_* pgh_t = pgh + (store_gh ? t * B * GH : 0);
+        gemm_rows(gemm_in, nb, P, pwt, GH, pgh_t + b0 * GH);  // (nb, GH) = h_{t-1} W_hh^T
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
           const int64_t srow = save ? row : b;  // row in the per-step (saved or scratch) buffers
           T_* zr = pz + (keep_z ? row : b) * GH;
           T_* gr = pg + srow * GH;
           const T_* ar = pa + row * GH;
-          T_* ghr = pgh + b * GH;
+          T_* ghr = pgh_t + b * GH;
           const T_* c_prev = cp + b * H;
-          if (lnw) prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, xg.data(), ghr, GH, eps, pmean_hh + srow);
+          if (lnw) {  // LN_hh(W_hh h_{t-1}): in place, or into scratch when the raw values are kept
+            prstd_hh[srow] = ln_fwd(ghr, lnw, lnb, store_gh ? ghn.data() : ghr, GH, eps, pmean_hh + srow);
+            if (store_gh) ghr = ghn.data();
+          }
           if (liw) {  // z = LN_ih(a_t) + bias + [LN_hh](W_hh h_{t-1})
-            prstd_ih[srow] = ln_fwd(ar, liw, lib, xa.data(), zr, GH, eps, pmean_ih + srow);
+            prstd_ih[srow] = ln_fwd(ar, liw, lib, zr, GH, eps, pmean_ih + srow);
             for (int64_t k = 0; k < GH; ++k) zr[k] += ghr[k];
           } else {
             for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
@@ -374,7 +401,7 @@ std::vector<at::Tensor> fused_forward(
           act_fwd(rec_act, zr + oo, gr + oo, H);  // o = s(z_o)
           const T_* cin = cn;
           if (v.lcw) {
-            prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, xc.data(), cl.data(), H, eps, pmean_c + srow);
+            prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, cl.data(), H, eps, pmean_c + srow);
             cin = cl.data();
           }
           act_fwd(act, cin, y.data(), H);
@@ -424,7 +451,8 @@ std::vector<at::Tensor> fused_forward(
     h_all = h_all.narrow(0, T % 2, 1);
     c_all = c_all.narrow(0, T % 2, 1);
   }
-  return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih};
+  if (!store_gh) gh = at::empty({0}, opts);
+  return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh};
 }
 
 // Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias}.
@@ -435,7 +463,8 @@ std::vector<at::Tensor> fused_backward(
     const at::Tensor& rstd_c, const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& w_ph,
     const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
     const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
-    const at::Tensor& a, const at::Tensor& mean_ih, const at::Tensor& rstd_ih, bool has_bias, int64_t act,
+    const at::Tensor& a, const at::Tensor& mean_ih, const at::Tensor& rstd_ih, const at::Tensor& gh_saved,
+    bool has_bias, int64_t act,
     int64_t rec_act, bool cifg,
     double zone_p) {
   const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
@@ -459,7 +488,9 @@ std::vector<at::Tensor> fused_backward(
   auto dln_c_w = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto dln_c_b = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
   auto w_hh_c = w_hh.contiguous();  // (GH, P): dh = dgh W_hh
-  auto w_hh_t = ln_hh ? w_hh.t().contiguous() : at::empty({0}, opts);  // (P, GH): recomputes W_hh h_{t-1}
+  const bool gh_kept = ln_hh && has(gh_saved);  // W_hh h_{t-1} stored by the forward pass, else recomputed
+  TORCH_CHECK(!gh_kept || gh_saved.numel() == T * B * GH, "lstmkit fused: saved W_hh h must be (T, B, 4H)");
+  auto w_hh_t = ln_hh && !gh_kept ? w_hh.t().contiguous() : at::empty({0}, opts);  // (P, GH)
   const bool in_loop_dw = gates.scalar_type() == at::kFloat && brgemm_available();
   auto dw_hh_t = in_loop_dw ? at::zeros({P, GH}, opts) : at::empty({0}, opts);
   auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
@@ -480,7 +511,8 @@ std::vector<at::Tensor> fused_backward(
     const T_* pmean_c = ln_c ? mean_c.data_ptr<T_>() : nullptr;
     const T_* prstd_c = ln_c ? rstd_c.data_ptr<T_>() : nullptr;
     const T_* pmean_hh = ln_hh ? mean_hh.data_ptr<T_>() : nullptr;
-    const T_* pwt = ln_hh ? w_hh_t.data_ptr<T_>() : nullptr;
+    const T_* pwt = ln_hh && !gh_kept ? w_hh_t.data_ptr<T_>() : nullptr;
+    const T_* pgh_saved = gh_kept ? gh_saved.data_ptr<T_>() : nullptr;
     const T_* prstd_hh = ln_hh ? rstd_hh.data_ptr<T_>() : nullptr;
     const T_* plnw = ln_hh ? ln_hh_w.data_ptr<T_>() : nullptr;
     const T_* pliw = ln_ih ? ln_ih_w.data_ptr<T_>() : nullptr;
@@ -500,8 +532,8 @@ std::vector<at::Tensor> fused_backward(
 
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
-      std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H), xc(H), xa(ln_ih ? GH : 0);
-      std::vector<T_> gh_blk(ln_hh ? nb * GH : 0), rh_blk(ln_hh && v.rm ? nb * P : 0), xg(ln_hh ? GH : 0);
+      std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H), xc(H);
+      std::vector<T_> gh_blk(ln_hh && !gh_kept ? nb * GH : 0), rh_blk(ln_hh && !gh_kept && v.rm ? nb * P : 0);
       std::vector<char> live(nb);
       // per-block sums of the parameter gradients over the batch, merged under a lock at the end
       // acc_ph has weight_ph's layout: rows i, f, o (f, o with cifg)
@@ -536,7 +568,7 @@ std::vector<at::Tensor> fused_backward(
         }
         // 2. projection: dh_raw = dh_new W_hr
         if (proj) gemm_rows(dhn + b0 * P, nb, P, pwr, H, pdhr + b0 * H);
-        if (ln_hh && nb > 0) {  // W_hh h_{t-1} for this block again, for the recurrent layer norm's backward
+        if (ln_hh && !gh_kept && nb > 0) {  // W_hh h_{t-1} for this block again, for the recurrent layer norm's backward
           const T_* hprev = ph_all_c + (t * B + b0) * P;
           if (v.rm) {
             for (int64_t k = 0; k < nb * P; ++k) rh_blk[k] = hprev[k] * v.rm[b0 * P + k];
@@ -611,16 +643,12 @@ std::vector<at::Tensor> fused_backward(
             dzr[oo + j] = do_[j];
           }
           if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
-            const T_* ghr = gh_blk.data() + (b - b0) * GH;
-            const T_ mu = pmean_hh[row], rs = prstd_hh[row];
-            for (int64_t k = 0; k < GH; ++k) xg[k] = (ghr[k] - mu) * rs;
-            ln_bwd(dzr, xg.data(), rs, plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
+            const T_* ghr = gh_kept ? pgh_saved + row * GH : gh_blk.data() + (b - b0) * GH;
+            ln_bwd_raw(dzr, ghr, pmean_hh[row], prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(), pdgh + row * GH, GH);
           }
           if (ln_ih) {  // z = LN_ih(a) + ...: so does the input projection's
             const T_* ar = pa + row * GH;
-            const T_ mu = pmean_ih[row], rs = prstd_ih[row];
-            for (int64_t k = 0; k < GH; ++k) xa[k] = (ar[k] - mu) * rs;
-            ln_bwd(dzr, xa.data(), rs, pliw, acc_iw.data(), acc_ib.data(), pda + row * GH, GH);
+            ln_bwd_raw(dzr, ar, pmean_ih[row], prstd_ih[row], pliw, acc_iw.data(), acc_ib.data(), pda + row * GH, GH);
           }
           if (has_bias) for (int64_t k = 0; k < GH; ++k) acc_bias[k] += dzr[k];
         }
