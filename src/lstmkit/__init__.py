@@ -9,8 +9,10 @@ torch.Size([10, 100, 50])
 
 from .kernels import BACKENDS, Gates, LSTMConfig, select_backend
 from .nn import LSTM, LSTMCell
-from . import convert
+from . import convert, layers
+from .models import Sequential, load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "convert", "select_backend", "__version__"]
+__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "Sequential", "convert", "layers", "load_model",
+           "select_backend", "__version__"]

@@ -1,0 +1,214 @@
+"""Keras-style feed-forward layers: Dense, Dropout, Embedding, LayerNormalization, Masking, TimeDistributed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .base import Layer, Shape, get_activation, register_layer
+
+
+def _glorot_uniform_(w: Tensor) -> None:
+    fan_out, fan_in = w.shape  # torch layout (out, in); Keras' kernel is the transpose
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(w, -limit, limit)
+
+
+@register_layer
+class Dense(Layer):
+    """``Dense(units, activation=None)`` on the last axis (any leading axes). Glorot-uniform kernel, zero bias.
+
+    >>> d = Dense(4, activation="relu", input_shape=(3,))
+    >>> d(torch.randn(2, 3)).shape
+    torch.Size([2, 4])
+    """
+
+    supports_masking = True
+
+    def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"Dense: units must be a positive int, got {units!r}")
+        self.units, self.activation, self.use_bias = units, activation, use_bias
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self._act = get_activation(activation)
+        self.linear: Optional[nn.Linear] = None
+
+    def build(self, input_shape: Shape) -> None:
+        if not input_shape or input_shape[-1] is None:
+            raise ValueError(f"Dense needs a known last dimension, got input shape {input_shape}")
+        self.linear = nn.Linear(input_shape[-1], self.units, bias=self.use_bias)
+        with torch.no_grad():
+            _glorot_uniform_(self.linear.weight)
+            if self.use_bias:
+                self.linear.bias.zero_()
+        self.add_l2("linear.weight", self.kernel_regularizer, "kernel_regularizer")
+        if self.use_bias:
+            self.add_l2("linear.bias", self.bias_regularizer, "bias_regularizer")
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        if x.shape[-1] != self.linear.in_features:
+            raise ValueError(f"Dense({self.units}) was built for inputs of width {self.linear.in_features}, "
+                             f"got shape {tuple(x.shape)}")
+        return self._act(self.linear(x))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias, "kernel_regularizer": self.kernel_regularizer,
+                "bias_regularizer": self.bias_regularizer}
+
+
+@register_layer
+class Dropout(Layer):
+    """Zero a fraction ``rate`` of the inputs in training, scaling the rest by 1/(1-rate)."""
+
+    supports_masking = True
+
+    def __init__(self, rate: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.dropout = nn.Dropout(rate)
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        return self.dropout(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}
+
+
+@register_layer
+class Embedding(Layer):
+    """Integer ids (B, T) -> vectors (B, T, output_dim). ``mask_zero=True`` treats id 0 as padding and passes
+    a mask to the following layers (an LSTM then stops at each sequence's end). Keras' U(-0.05, 0.05) init."""
+
+    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if input_dim < 1 or output_dim < 1:
+            raise ValueError("Embedding: input_dim and output_dim must be >= 1")
+        self.input_dim, self.output_dim, self.mask_zero = input_dim, output_dim, mask_zero
+        self.embedding = nn.Embedding(input_dim, output_dim)
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        self.built = True
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        if x.is_floating_point():
+            if not torch.equal(x, x.round()):
+                raise ValueError("Embedding expects integer token ids, got non-integer floats")
+            x = x.long()
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.input_dim):
+            raise ValueError(f"Embedding: token ids must lie in [0, {self.input_dim - 1}], found "
+                             f"[{int(x.min())}, {int(x.max())}]")
+        return self.embedding(x.long())
+
+    def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
+        return (x != 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape, self.output_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "mask_zero": self.mask_zero}
+
+
+@register_layer
+class LayerNormalization(Layer):
+    """Layer normalisation over the last axis (Ba et al. 2016), Keras' epsilon 1e-3."""
+
+    supports_masking = True
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+        self.norm: Optional[nn.LayerNorm] = None
+
+    def build(self, input_shape: Shape) -> None:
+        self.norm = nn.LayerNorm(input_shape[-1], eps=self.epsilon)
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        return self.norm(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@register_layer
+class Masking(Layer):
+    """Mark time steps whose features all equal ``mask_value`` as padding (B, T, F) -> mask (B, T)."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mask_value = mask_value
+
+    def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
+        return (x != self.mask_value).any(dim=-1)
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        keep = (x != self.mask_value).any(dim=-1, keepdim=True)
+        return x * keep.to(x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}
+
+
+@register_layer
+class TimeDistributed(Layer):
+    """Apply ``layer`` to every time step: (B, T, ...) -> (B*T, ...) -> layer -> (B, T, ...)."""
+
+    supports_masking = True
+
+    def __init__(self, layer: Layer, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(layer, Layer):
+            raise TypeError(f"TimeDistributed wraps an lstmkit layer, got {type(layer).__name__}")
+        self.layer = layer
+
+    def build(self, input_shape: Shape) -> None:
+        self.layer.ensure_built(tuple(input_shape[1:]))
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        if x.dim() < 3:
+            raise ValueError(f"TimeDistributed needs (batch, time, ...) inputs, got shape {tuple(x.shape)}")
+        B, T = x.shape[:2]
+        y = self.layer(x.reshape(B * T, *x.shape[2:]))  # (B*T, ...)
+        return y.reshape(B, T, *y.shape[1:])
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "layer": serialize_layer(self.layer)}
+
+    def regularization_loss(self) -> Tensor:
+        return self.layer.regularization_loss()
+
+
+def serialize_layer(layer: Layer) -> dict[str, Any]:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize_layer(spec: dict[str, Any]) -> Layer:
+    """Rebuild a layer from :func:`serialize_layer`'s dict; only registered lstmkit layer classes load."""
+    from .base import LAYERS
+
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"not a layer spec: {spec!r}")
+    name = spec["class_name"]
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer class {name!r} in the model config; known: {sorted(LAYERS)}")
+    config = dict(spec.get("config", {}))
+    for key in ("layer",):
+        if key in config and isinstance(config[key], dict):
+            config[key] = deserialize_layer(config[key])
+    return LAYERS[name](**config)

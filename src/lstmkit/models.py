@@ -1,0 +1,294 @@
+"""``lstmkit.Sequential``: the Keras workflow (``add``, ``compile``, ``fit``, ``evaluate``, ``predict``,
+``save``) on PyTorch, and :func:`load_model`.
+
+The first seed's program, line for line:
+
+>>> import numpy as np
+>>> from lstmkit import Sequential
+>>> from lstmkit.layers import LSTM, Dense
+>>> model = Sequential()
+>>> model.add(LSTM(50, activation='relu', input_shape=(100, 1)))
+>>> model.add(Dense(1))
+>>> model.compile(optimizer='rmsprop', loss='mse')
+>>> x, y = np.random.rand(20, 100, 1), np.random.rand(20, 1)
+>>> history = model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+>>> sorted(history.history), model.predict(x).shape
+(['loss'], (20, 1))
+
+A Sequential is a ``torch.nn.Module``: its layers hold ordinary parameters, and ``model(x)`` is a forward pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from .layers import LSTM, Layer, deserialize_layer, serialize_layer
+from .layers.base import Shape
+from .train import Callback, History, Trainer, TrainOptions
+from .train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class _ModelTrainer(Trainer):
+    def prepare(self, data: Any) -> None:
+        self.model.build_from_data(data)
+
+
+def _json_safe(spec: Any) -> bool:
+    if isinstance(spec, (str, int, float, bool)) or spec is None:
+        return True
+    if isinstance(spec, (list, tuple)):
+        return all(_json_safe(s) for s in spec)
+    if isinstance(spec, dict):
+        return all(isinstance(k, str) and _json_safe(v) for k, v in spec.items())
+    return False
+
+
+class Sequential(nn.Module):
+    """A linear stack of :mod:`lstmkit.layers` layers, trained the Keras way."""
+
+    def __init__(self, layers: Optional[Iterable[Layer]] = None, name: Optional[str] = None) -> None:
+        super().__init__()
+        self.name = name
+        self.layers = nn.ModuleList()
+        self.input_shape: Optional[Shape] = None
+        self.trainer: Optional[Trainer] = None
+        self.compile_config: Optional[dict[str, Any]] = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # --- building -------------------------------------------------------------------------------------
+
+    def add(self, layer: Layer) -> None:
+        """Append ``layer``; the first layer's ``input_shape`` (if given) builds the model right away."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects an lstmkit.layers layer, got {type(layer).__name__}")
+        if isinstance(layer, LSTM) and layer.return_state:
+            raise ValueError("LSTM(return_state=True) returns three tensors and cannot sit inside a Sequential")
+        if self.trainer is not None and self.trainer.optimizer is not None:
+            raise RuntimeError("cannot add layers after training started; compile a new model")
+        self.layers.append(layer)
+        if len(self.layers) == 1 and layer.input_shape_arg is not None:
+            self.build(layer.input_shape_arg)
+        elif self.built:
+            layer.ensure_built(self._shapes()[-2])
+
+    @property
+    def built(self) -> bool:
+        return self.input_shape is not None
+
+    def build(self, input_shape: Shape) -> None:
+        """Create every layer's parameters for inputs of ``input_shape`` (without the batch dimension)."""
+        shape = tuple(input_shape)
+        self.input_shape = shape
+        for layer in self.layers:
+            layer.ensure_built(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def _shapes(self) -> list[Shape]:
+        shapes = [self.input_shape]
+        for layer in self.layers:
+            shapes.append(layer.compute_output_shape(shapes[-1]))
+        return shapes
+
+    @property
+    def output_shape(self) -> Optional[Shape]:
+        return self._shapes()[-1] if self.built else None
+
+    def build_from_data(self, data: Any) -> None:
+        if self.built or not len(self.layers):
+            if not len(self.layers):
+                raise ValueError("the model has no layers")
+            return
+        if isinstance(data, TensorDataset):
+            x0 = data.tensors[0]
+        elif isinstance(data, DataLoader):
+            x0 = next(iter(data))[0]
+        elif isinstance(data, Dataset):
+            x0 = data[0][0].unsqueeze(0)
+        else:
+            x0 = torch.as_tensor(data)
+        self.build(tuple(x0.shape[1:]))
+
+    def _check_input(self, x: Tensor) -> None:
+        want = self.input_shape
+        got = tuple(x.shape[1:])
+        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            shown = ", ".join("None" if d is None else str(d) for d in want)
+            raise ValueError(f"the model expects inputs of shape (batch, {shown}), got {tuple(x.shape)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        self._check_input(x)
+        mask = None
+        for layer in self.layers:
+            next_mask = layer.compute_mask(x, mask)
+            x = layer(x, mask)
+            mask = next_mask
+        return x
+
+    def regularization_loss(self) -> Tensor:
+        total = torch.zeros(())
+        for layer in self.layers:
+            total = total + layer.regularization_loss().to(total.device)
+        return total
+
+    def reset_states(self) -> None:
+        """Clear the state of stateful LSTM layers."""
+        for m in self.modules():
+            if isinstance(m, LSTM):
+                m.reset_states()
+
+    # --- Keras workflow -------------------------------------------------------------------------------
+
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
+                *, clipnorm: Optional[float] = None, clipvalue: Optional[float] = None,
+                global_clipnorm: Optional[float] = None, precision: str = "float32") -> None:
+        """Keras' ``compile``. Names follow Keras and its defaults (``"rmsprop"`` is lr 1e-3, rho 0.9,
+        eps 1e-7); torch optimizers/losses work too. A dict optimizer may carry a schedule:
+        ``{"name": "adam", "learning_rate": ExponentialDecay(1e-3, 1000, 0.9)}``."""
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='mse'")
+        options = TrainOptions(clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
+                               precision=precision)
+        schedule = None
+        if isinstance(optimizer, dict) and callable(optimizer.get("learning_rate")):
+            optimizer = dict(optimizer)
+            schedule = optimizer.pop("learning_rate")
+            optimizer["learning_rate"] = float(schedule(0))
+        self.trainer = _ModelTrainer(self, optimizer, loss, list(metrics or []), options=options,
+                                     lr_schedule=schedule, regularization=self.regularization_loss)
+        config = {"optimizer": optimizer, "loss": loss, "metrics": list(metrics or []), "clipnorm": clipnorm,
+                  "clipvalue": clipvalue, "global_clipnorm": global_clipnorm, "precision": precision}
+        self.compile_config = config if (schedule is None and _json_safe(config)) else None
+        if self.built:
+            self.trainer.ensure_optimizer()
+
+    def _need_trainer(self) -> Trainer:
+        if self.trainer is None:
+            raise RuntimeError("call model.compile(optimizer=..., loss=...) before fit/evaluate")
+        return self.trainer
+
+    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
+            verbose: int = 1, callbacks: Iterable[Callback] = (), validation_split: float = 0.0,
+            validation_data: Any = None, shuffle: bool = True, initial_epoch: int = 0,
+            resume: Optional[str] = None, seed: Optional[int] = None) -> History:
+        """Keras' ``fit`` (``batch_size`` defaults to 32). Returns the History; see :meth:`Trainer.fit`."""
+        return self._need_trainer().fit(
+            x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+            validation_data=validation_data, shuffle=shuffle, callbacks=callbacks, verbose=verbose,
+            initial_epoch=initial_epoch, resume=resume, seed=seed)
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
+                 return_dict: bool = False):
+        """The loss (and metrics): a float, a list [loss, *metrics], or a dict with ``return_dict``."""
+        logs = self._need_trainer().evaluate(x, y, batch_size=batch_size, verbose=verbose)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, batch_size: Optional[int] = None, verbose: int = 0) -> np.ndarray:
+        """Outputs for ``x`` as a NumPy array, in batches of ``batch_size`` (default 32)."""
+        trainer = self.trainer or _ModelTrainer(self, "sgd", "mse")
+        return trainer.predict(x, batch_size=batch_size)
+
+    # --- inspection -----------------------------------------------------------------------------------
+
+    def summary(self, print_fn: Optional[Callable[[str], None]] = None) -> str:
+        """A table of layers, output shapes and parameter counts; printed (or given to ``print_fn``) and
+        returned."""
+        rows = [("Layer (type)", "Output Shape", "Param #")]
+        shapes = self._shapes()[1:] if self.built else [None] * len(self.layers)
+        for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
+            n = sum(p.numel() for p in layer.parameters())
+            shown = "?" if shape is None else "(None, " + ", ".join("None" if d is None else str(d)
+                                                                     for d in shape) + ")"
+            rows.append((f"{layer.name or type(layer).__name__.lower() + f'_{i}'} ({type(layer).__name__})",
+                         shown.replace(", )", ")"), f"{n:,}"))
+        widths = [max(len(r[c]) for r in rows) + 2 for c in range(3)]
+        line = "-" * sum(widths)
+        out = [f'Model: "{self.name or "sequential"}"', line]
+        out += ["".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows[:1]]
+        out += [line.replace("-", "=")]
+        out += ["".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows[1:]]
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        out += [line.replace("-", "="), f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}"]
+        text = "\n".join(out)
+        (print_fn or print)(text)
+        return text
+
+    def get_config(self) -> dict[str, Any]:
+        return {"class_name": "Sequential", "name": self.name,
+                "input_shape": list(self.input_shape) if self.built else None,
+                "layers": [serialize_layer(layer) for layer in self.layers]}
+
+    # --- saving ---------------------------------------------------------------------------------------
+
+    def save(self, path: str, include_optimizer: bool = True) -> None:
+        """One safetensors file: weights, JSON config, compile settings and optimizer state. Atomic."""
+        if not self.built:
+            raise ValueError("the model is not built yet (give input_shape or call it once) and cannot be saved")
+        if self.trainer is not None:
+            tensors, meta = self.trainer.state_tensors(include_optimizer)
+        else:
+            tensors, meta = {f"model.{k}": v for k, v in self.state_dict().items()}, {}
+        meta["model_config"] = self.get_config()
+        meta["compile_config"] = self.compile_config
+        meta["lstmkit_version"] = _version()
+        save_checkpoint(path, tensors, meta)
+
+    def save_weights(self, path: str) -> None:
+        self.save(path, include_optimizer=False)
+
+    def load_weights(self, path: str) -> None:
+        """Load weights saved by :meth:`save` or :meth:`save_weights`; raises if the architecture differs."""
+        from .train.trainer import load_weights_into
+
+        tensors, meta = load_checkpoint(path)
+        cfg = meta.get("model_config")
+        if not self.built and cfg and cfg.get("input_shape"):
+            self.build(tuple(cfg["input_shape"]))
+        load_weights_into(self, tensors, str(path))
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def load_model(path: str, compile: bool = True) -> Sequential:
+    """Rebuild a model saved by :meth:`Sequential.save`: architecture from its JSON config (only lstmkit's
+    registered layer classes are ever instantiated: no pickle, no code from the file), weights, and, when
+    it was compiled with JSON-describable settings, the compile settings and optimizer state."""
+    tensors, meta = load_checkpoint(path)
+    cfg = meta.get("model_config")
+    if not isinstance(cfg, dict) or cfg.get("class_name") != "Sequential":
+        raise CheckpointError(f"{path} holds no Sequential model config (saved with Trainer.save or "
+                              "save_checkpoint?); build the model and use load_weights")
+    try:
+        model = Sequential([deserialize_layer(spec) for spec in cfg["layers"]], name=cfg.get("name"))
+    except (TypeError, ValueError, KeyError) as err:
+        raise CheckpointError(f"{path}: the model config cannot be rebuilt ({err})") from None
+    if cfg.get("input_shape") is not None and not model.built:
+        model.build(tuple(cfg["input_shape"]))
+    from .train.trainer import load_weights_into
+
+    load_weights_into(model, tensors, str(path))
+    cc = meta.get("compile_config")
+    if compile and cc:
+        model.compile(**cc)
+        model.trainer.load_state(tensors, meta, str(path), load_optimizer=True)
+    return model
+

@@ -1,0 +1,90 @@
+"""Metrics by Keras name, accumulated over an epoch with torchmetrics (which also syncs them across
+processes under torch.distributed).
+
+``"accuracy"`` follows Keras: with a sparse categorical loss it compares the arg-max with integer labels,
+with a categorical loss the two arg-maxes, otherwise (binary) the prediction thresholded at 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Union
+
+from torch import Tensor
+
+if TYPE_CHECKING:
+    import torchmetrics
+
+
+class Metric:
+    """A named running metric: ``update(y_pred, y_true)``, ``compute() -> float``, ``reset()``."""
+
+    def __init__(self, name: str, metric: "torchmetrics.Metric",
+                 transform: Callable[[Tensor, Tensor], tuple[Tensor, ...]]) -> None:
+        self.name, self.metric, self.transform = name, metric, transform
+
+    def update(self, y_pred: Tensor, y_true: Tensor) -> None:
+        self.metric.update(*self.transform(y_pred.detach().float().cpu(), y_true.detach().cpu()))
+
+    def compute(self) -> float:
+        return float(self.metric.compute())
+
+    def reset(self) -> None:
+        self.metric.reset()
+
+
+def _flat_pair(p: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    y = y.to(p.dtype)
+    if p.shape != y.shape:
+        p, y = p.reshape(y.shape) if p.numel() == y.numel() else (p, y)
+    return p.reshape(-1), y.reshape(-1)
+
+
+def _accuracy_transform(loss_name: str) -> Callable[[Tensor, Tensor], tuple[Tensor]]:
+    def sparse(p: Tensor, y: Tensor) -> tuple[Tensor]:
+        labels = y.reshape(p.shape[:-1]).long()
+        return ((p.argmax(-1) == labels).float().reshape(-1),)
+
+    def categorical(p: Tensor, y: Tensor) -> tuple[Tensor]:
+        return ((p.argmax(-1) == y.argmax(-1)).float().reshape(-1),)
+
+    def binary(p: Tensor, y: Tensor) -> tuple[Tensor]:
+        p, y = _flat_pair(p, y)
+        return (((p > 0.5).float() == y).float(),)
+
+    if "sparse" in loss_name:
+        return sparse
+    if "categorical" in loss_name or loss_name == "CrossEntropyLoss":
+        return categorical if loss_name != "CrossEntropyLoss" else sparse
+    return binary
+
+
+METRIC_NAMES = ("accuracy", "acc", "mae", "mse", "rmse", "mape")
+
+
+def get_metric(spec: Union[str, Metric], loss_name: str = "") -> Metric:
+    """A :class:`Metric` from a Keras name (``"accuracy"``, ``"mae"``, ``"mse"``, ``"rmse"``, ``"mape"``)."""
+    if isinstance(spec, Metric):
+        return spec
+    import torchmetrics  # imported on first use: it adds about a second to `import lstmkit`
+
+    if not isinstance(spec, str):
+        raise TypeError(f"metrics must be names or lstmkit.train.Metric objects, got {type(spec).__name__}")
+    name = spec.lower()
+    if name in ("accuracy", "acc"):
+        return Metric("accuracy", torchmetrics.MeanMetric(), _accuracy_transform(loss_name))
+    if name == "mae":
+        return Metric("mae", torchmetrics.MeanAbsoluteError(), _flat_pair)
+    if name == "mse":
+        return Metric("mse", torchmetrics.MeanSquaredError(), _flat_pair)
+    if name == "rmse":
+        return Metric("rmse", torchmetrics.MeanSquaredError(squared=False), _flat_pair)
+    if name == "mape":
+        return Metric("mape", torchmetrics.MeanAbsolutePercentageError(), _flat_pair)
+    raise ValueError(f"unknown metric {spec!r}; known: {list(METRIC_NAMES)} (or pass a lstmkit.train.Metric)")
+
+
+def mean_metric(name: str) -> Metric:
+    """A weighted running mean (used for the loss): ``update(value, weight)``."""
+    import torchmetrics
+
+    return Metric(name, torchmetrics.MeanMetric(), lambda v, w: (v, w))

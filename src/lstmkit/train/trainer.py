@@ -1,0 +1,435 @@
+"""The training loop: ``fit -> train_epoch -> train_step``, with callback hooks, for any ``torch.nn.Module``.
+
+A plain PyTorch user trains their own module with it:
+
+>>> import torch
+>>> from lstmkit.train import Trainer
+>>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+<...>
+>>> model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+>>> x = torch.randn(64, 3); y = x.sum(1, keepdim=True)
+>>> trainer = Trainer(model, optimizer={"name": "adam", "learning_rate": 0.01}, loss="mse", metrics=["mae"])
+>>> history = trainer.fit(x, y, epochs=30, batch_size=16, verbose=0)
+>>> history.history["loss"][-1] < history.history["loss"][0]
+True
+
+Subclass and override :meth:`train_step` / :meth:`eval_step` for custom batches or losses. Under
+``torchrun --nproc_per_node=N`` the same script trains with DistributedDataParallel (gloo on CPU, NCCL on
+GPU): each process sees its shard of every epoch, metrics are averaged over all processes, and callbacks
+that write (checkpoints, CSV, TensorBoard, the progress bar) run on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from . import distributed
+from .callbacks import Callback, History, ProgressBar
+from .checkpoint import (CheckpointError, load_checkpoint, optimizer_from_flat, optimizer_to_flat,
+                         save_checkpoint)
+from .inputs import make_dataset, make_loader, split_validation
+from .losses import Loss, LossShapeError, get_loss, loss_name
+from .metrics import Metric, get_metric, mean_metric
+from .optim import get_optimizer
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What ``compile`` fixes besides optimizer, loss and metrics; validated on construction.
+
+    clipnorm: clip each parameter's gradient to this L2 norm (Keras' per-variable ``clipnorm``).
+    clipvalue: clip every gradient element to [-clipvalue, clipvalue].
+    global_clipnorm: clip the norm of all gradients together (torch's ``clip_grad_norm_``).
+    precision: "float32", "bf16" (autocast on CPU and GPU) or "fp16" (GPU only, with a GradScaler).
+    """
+
+    clipnorm: Optional[float] = None
+    clipvalue: Optional[float] = None
+    global_clipnorm: Optional[float] = None
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("clipnorm", "clipvalue", "global_clipnorm"):
+            v = getattr(self, name)
+            if v is not None and not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"{name} must be a positive number, got {v}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+
+class Trainer:
+    """Trains ``model`` with Keras' conventions. ``optimizer``/``loss``/``metrics`` take Keras names or torch
+    objects (see :func:`get_optimizer`, :func:`get_loss`, :func:`get_metric`); ``lr_schedule`` maps the
+    optimizer step to a learning rate."""
+
+    def __init__(self, model: nn.Module, optimizer: Any = "rmsprop", loss: Any = "mse",
+                 metrics: Sequence[Any] = (), *, options: Optional[TrainOptions] = None,
+                 lr_schedule: Optional[Callable[[int], float]] = None,
+                 regularization: Optional[Callable[[], Tensor]] = None) -> None:
+        self.model = model
+        self.options = options or TrainOptions()
+        self.loss_fn = get_loss(loss)
+        self._optimizer_spec = optimizer
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self.metric_specs = list(metrics)
+        self.lr_schedule = lr_schedule
+        self.regularization = regularization or getattr(model, "regularization_loss", None)
+        self.stop_training = False
+        self.epochs = 0
+        self.steps_per_epoch: Optional[int] = None
+        self.global_step = 0
+        self.history = History()
+        self._ddp: Optional[nn.Module] = None
+        self._checked_loss = False
+        if self.options.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' on CPU")
+        self._scaler = torch.amp.GradScaler("cuda") if self.options.precision == "fp16" else None
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        p = next(self.model.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    @property
+    def unwrapped(self) -> nn.Module:
+        return self.model
+
+    def ensure_optimizer(self) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            if not params:
+                raise ValueError("the model has no trainable parameters (is it built? give input_shape)")
+            self.optimizer = get_optimizer(self._optimizer_spec, params)
+        return self.optimizer
+
+    def _autocast(self):
+        if self.options.precision == "float32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.options.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _metrics(self) -> list[Metric]:
+        return [get_metric(m, loss_name(self.loss_fn)) for m in self.metric_specs]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The model's output for a batch (through DDP while training distributed)."""
+        module = self._ddp if (self._ddp is not None and self.model.training) else self.model
+        return module(x)
+
+    def compute_loss(self, y_pred: Tensor, y: Tensor) -> Tensor:
+        if not self._checked_loss:
+            check = getattr(self.loss_fn, "check", None)
+            if check is not None:
+                check(y_pred.detach(), y)
+            elif isinstance(self.loss_fn, nn.Module) and y_pred.dim() == y.dim() and y_pred.shape != y.shape:
+                raise LossShapeError(f"{loss_name(self.loss_fn)}: the model outputs {tuple(y_pred.shape)} "
+                                     f"but y has shape {tuple(y.shape)}")
+            self._checked_loss = True
+        y_pred = y_pred.float() if y_pred.dtype in (torch.bfloat16, torch.float16) else y_pred
+        return self.loss_fn(y_pred, y)
+
+    # --- steps ----------------------------------------------------------------------------------------
+
+    def _to_device(self, batch) -> list[Tensor]:
+        if isinstance(batch, Tensor):
+            batch = [batch]
+        return [t.to(self.device, non_blocking=True) for t in batch]
+
+    def train_step(self, batch) -> dict[str, Any]:
+        """One optimizer step on ``batch`` = (x, y). Returns the batch loss and predictions."""
+        x, y = self._to_device(batch)[:2]
+        opt = self.ensure_optimizer()
+        if self.lr_schedule is not None:
+            for group in opt.param_groups:
+                group["lr"] = float(self.lr_schedule(self.global_step))
+        opt.zero_grad(set_to_none=True)
+        with self._autocast():
+            y_pred = self.forward(x)
+        loss = self.compute_loss(y_pred, y)
+        total = loss
+        if self.regularization is not None:
+            total = loss + self.regularization()
+        if self._scaler is not None:
+            self._scaler.scale(total).backward()
+            self._scaler.unscale_(opt)
+        else:
+            total.backward()
+        self._clip()
+        if self._scaler is not None:
+            self._scaler.step(opt)
+            self._scaler.update()
+        else:
+            opt.step()
+        self.global_step += 1
+        return {"loss": loss.detach(), "y_pred": y_pred.detach(), "y": y, "n": len(x)}
+
+    def _clip(self) -> None:
+        o = self.options
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if o.clipvalue is not None:
+            for p in params:
+                p.grad.clamp_(-o.clipvalue, o.clipvalue)
+        if o.clipnorm is not None:
+            for p in params:
+                norm = p.grad.norm()
+                if norm > o.clipnorm:
+                    p.grad.mul_(o.clipnorm / norm)
+        if o.global_clipnorm is not None:
+            torch.nn.utils.clip_grad_norm_(params, o.global_clipnorm)
+
+    @torch.no_grad()
+    def eval_step(self, batch) -> dict[str, Any]:
+        x, y = self._to_device(batch)[:2]
+        with self._autocast():
+            y_pred = self.model(x)
+        return {"loss": self.compute_loss(y_pred, y), "y_pred": y_pred, "y": y, "n": len(x)}
+
+    # --- epochs ---------------------------------------------------------------------------------------
+
+    def train_epoch(self, loader: DataLoader, epoch: int, callbacks: list[Callback]) -> dict[str, float]:
+        self.model.train()
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        loss_mean, metrics = mean_metric("loss"), self._metrics()
+        for i, batch in enumerate(loader):
+            for cb in callbacks:
+                cb.on_train_batch_begin(i, {})
+            out = self.train_step(batch)
+            loss_mean.update(out["loss"], torch.tensor(float(out["n"])))
+            for m in metrics:
+                m.update(out["y_pred"], out["y"])
+            batch_logs = {"loss": float(out["loss"])}
+            for cb in callbacks:
+                cb.on_train_batch_end(i, batch_logs)
+            if self.stop_training:
+                break
+        logs = {"loss": loss_mean.compute()}
+        logs.update({m.name: m.compute() for m in metrics})
+        return logs
+
+    def run_evaluation(self, loader: DataLoader) -> dict[str, float]:
+        self.model.eval()
+        loss_mean, metrics = mean_metric("loss"), self._metrics()
+        for batch in loader:
+            out = self.eval_step(batch)
+            loss_mean.update(out["loss"], torch.tensor(float(out["n"])))
+            for m in metrics:
+                m.update(out["y_pred"], out["y"])
+        logs = {"loss": loss_mean.compute()}
+        logs.update({m.name: m.compute() for m in metrics})
+        return logs
+
+    # --- public API -----------------------------------------------------------------------------------
+
+    def fit(self, x: Any = None, y: Any = None, *, epochs: int = 1, batch_size: Optional[int] = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
+            callbacks: Iterable[Callback] = (), verbose: int = 1, initial_epoch: int = 0,
+            resume: Optional[str] = None, seed: Optional[int] = None) -> History:
+        """Keras' ``fit``. ``x`` may be arrays/tensors (with ``y``), a Dataset or a DataLoader yielding (x, y).
+
+        ``resume=path`` saves the complete training state to ``path`` after every epoch and, when the file
+        exists, continues from it (weights, optimizer, epoch, RNG states, callback state): on CPU the resumed
+        run ends with the same weights as an uninterrupted one.
+        """
+        if epochs < 1 or initial_epoch < 0 or initial_epoch >= epochs:
+            raise ValueError(f"need 0 <= initial_epoch < epochs, got initial_epoch={initial_epoch}, epochs={epochs}")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
+        rank, world = distributed.setup()
+        train_ds = self._dataset(x, y)
+        val_ds = None
+        if validation_data is not None:
+            if isinstance(validation_data, (tuple, list)):
+                val_ds = make_dataset(*validation_data[:2], names=("validation x", "validation y"))
+            else:
+                val_ds = validation_data
+        elif validation_split:
+            if not isinstance(train_ds, torch.utils.data.TensorDataset):
+                raise ValueError("validation_split needs array inputs; pass validation_data for a Dataset")
+            train_ds, val_ds = split_validation(train_ds, validation_split)
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        self.prepare(train_ds)
+        if world > 1 and self._ddp is None:
+            self._ddp = distributed.wrap(self.model)
+        self.ensure_optimizer()
+        self.epochs = epochs
+        self.stop_training = False
+        cbs: list[Callback] = [self.history] + list(callbacks)
+        if verbose:
+            cbs.append(ProgressBar(verbose))
+        if rank != 0:
+            cbs = [cb for cb in cbs if not cb.rank_zero_only]
+        for cb in cbs:
+            cb.set_trainer(self)
+        start = initial_epoch
+        if resume is not None and os.path.exists(resume):
+            start, seed = self._load_resume(resume, cbs)
+            log.info("resuming from %s at epoch %d", resume, start + 1)
+        train_loader = make_loader(train_ds, batch_size, shuffle, seed, rank, world)
+        val_loader = make_loader(val_ds, batch_size, False, seed, rank, world) if val_ds is not None else None
+        self.steps_per_epoch = len(train_loader) if hasattr(train_loader, "__len__") else None
+        for cb in cbs:
+            cb.on_train_begin({})
+        logs: dict[str, float] = {}
+        for epoch in range(start, epochs):
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, {})
+            logs = self.train_epoch(train_loader, epoch, cbs)
+            if val_loader is not None:
+                for cb in cbs:
+                    cb.on_test_begin({})
+                val_logs = self.run_evaluation(val_loader)
+                for cb in cbs:
+                    cb.on_test_end(val_logs)
+                logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if resume is not None:  # after the callbacks, so that their state is this epoch's
+                self._save_resume(resume, epoch, seed, cbs, rank)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end(logs)
+        return self.history
+
+    def _dataset(self, x: Any, y: Any) -> Any:
+        if isinstance(x, (DataLoader, Dataset)):
+            if y is not None:
+                raise ValueError("pass y inside the Dataset/DataLoader, not separately")
+            return x
+        if x is None:
+            raise ValueError("fit needs training data x")
+        if y is None:
+            raise ValueError("y is missing: pass targets with x (or a Dataset/DataLoader yielding (x, y))")
+        return make_dataset(x, y)
+
+    def prepare(self, data: Any) -> None:
+        """Hook called with the training data before the optimizer is made (models build themselves here)."""
+
+    def evaluate(self, x: Any = None, y: Any = None, *, batch_size: Optional[int] = None,
+                 verbose: int = 0) -> dict[str, float]:
+        """Loss and metrics on (x, y) in eval mode, as a dict."""
+        rank, world = distributed.setup()
+        ds = self._dataset(x, y)
+        self.prepare(ds)
+        logs = self.run_evaluation(make_loader(ds, batch_size, False, 0, rank, world))
+        if verbose and rank == 0:
+            log.info("evaluate: %s", logs)
+        return logs
+
+    @torch.no_grad()
+    def predict(self, x: Any, *, batch_size: Optional[int] = None) -> np.ndarray:
+        """Model outputs for ``x`` in eval mode, batch by batch, as one NumPy array (in the input's order)."""
+        ds = x if isinstance(x, (Dataset, DataLoader)) else make_dataset(x)
+        self.prepare(ds)
+        loader = make_loader(ds, batch_size, False, 0)
+        self.model.eval()
+        outs = []
+        for batch in loader:
+            xb = self._to_device(batch)[0]
+            with self._autocast():
+                outs.append(self.model(xb).float().cpu())
+        if not outs:
+            raise ValueError("predict got no samples")
+        return torch.cat(outs).numpy()
+
+    # --- saving ---------------------------------------------------------------------------------------
+
+    def state_tensors(self, include_optimizer: bool = True) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        meta: dict[str, Any] = {"global_step": self.global_step}
+        if include_optimizer and self.optimizer is not None:
+            t, m = optimizer_to_flat(self.optimizer)
+            tensors.update(t)
+            meta["optimizer"] = m
+        return tensors, meta
+
+    def save(self, path: str, include_optimizer: bool = True) -> None:
+        """Weights (and optimizer state) to a safetensors checkpoint; atomic."""
+        tensors, meta = self.state_tensors(include_optimizer)
+        save_checkpoint(path, tensors, meta)
+
+    def load(self, path: str, load_optimizer: bool = True) -> dict[str, Any]:
+        """Load weights (and optimizer state) saved by :meth:`save`; raises if the architecture differs."""
+        tensors, meta = load_checkpoint(path)
+        self.load_state(tensors, meta, str(path), load_optimizer)
+        return meta
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any], where: str,
+                   load_optimizer: bool = True) -> None:
+        load_weights_into(self.model, tensors, where)
+        self.global_step = int(meta.get("global_step", 0))
+        if load_optimizer and "optimizer" in meta:
+            optimizer_from_flat(self.ensure_optimizer(), tensors, meta["optimizer"], where)
+
+    def _save_resume(self, path: str, epoch: int, seed: int, cbs: list[Callback], rank: int) -> None:
+        if rank != 0:
+            return
+        tensors, meta = self.state_tensors(True)
+        tensors["rng.torch"] = torch.get_rng_state()
+        np_state = np.random.get_state()
+        tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+        py_state = random.getstate()
+        meta.update({
+            "epoch": epoch, "seed": seed,
+            "rng_numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "rng_python": [py_state[0], list(py_state[1]), py_state[2]],
+            "callbacks": {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(cbs)},
+        })
+        save_checkpoint(path, tensors, meta)
+
+    def _load_resume(self, path: str, cbs: list[Callback]) -> tuple[int, int]:
+        tensors, meta = load_checkpoint(path)
+        if "epoch" not in meta:
+            raise CheckpointError(f"{path} is a checkpoint but not a resume state (no epoch); "
+                                  "use load() or lstmkit.load_model() for it")
+        self.load_state(tensors, meta, path)
+        torch.set_rng_state(tensors["rng.torch"])
+        name, pos, has_gauss, gauss = meta["rng_numpy"]
+        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, gauss))
+        version, internal, g = meta["rng_python"]
+        random.setstate((version, tuple(internal), g))
+        saved = meta.get("callbacks", {})
+        for i, cb in enumerate(cbs):
+            state = saved.get(f"{i}:{type(cb).__name__}")
+            if state:
+                cb.load_state_dict(state)
+        return int(meta["epoch"]) + 1, int(meta["seed"])
+
+
+def load_weights_into(model: nn.Module, tensors: dict[str, Tensor], where: str) -> None:
+    """Copy ``model.*`` tensors into ``model``; a clear error if names or shapes differ."""
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    mismatched = [f"{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
+                  for k in own if k in weights and weights[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if mismatched:
+            parts.append("shape mismatch " + "; ".join(mismatched[:5]))
+        raise CheckpointError(f"{where} was saved from a different architecture: " + ", ".join(parts))
+    model.load_state_dict(weights, strict=True)
