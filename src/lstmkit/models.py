@@ -40,6 +40,9 @@ class _ModelTrainer(Trainer):
     def prepare(self, data: Any) -> None:
         self.model.build_from_data(data)
 
+    def save(self, path: str, include_optimizer: bool = True) -> None:  # whole model, for ModelCheckpoint
+        self.model.save(path, include_optimizer=include_optimizer)
+
 
 def _json_safe(spec: Any) -> bool:
     if isinstance(spec, (str, int, float, bool)) or spec is None:

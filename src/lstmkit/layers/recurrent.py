@@ -34,7 +34,7 @@ class LSTM(Layer):
 
     Input (batch, time, features); output (batch, units), or (batch, time, units) with
     ``return_sequences``; ``return_state`` adds the final h and c. Keras' initialisers (glorot-uniform kernel,
-    orthogonal recurrent kernel, unit forget bias). ``dropout`` drops input features with one mask per
+    orthogonal recurrent kernel, unit forget bias) and Keras' single bias: ``bias_hh`` is a frozen zero. ``dropout`` drops input features with one mask per
     sequence, ``recurrent_dropout`` does the same on h (Gal & Ghahramani 2016). A mask from ``Embedding(...,
     mask_zero=True)`` or ``Masking`` makes each sequence stop at its own end.
 
@@ -84,11 +84,15 @@ class LSTM(Layer):
                              recurrent_activation=self.recurrent_activation,
                              recurrent_dropout=self.recurrent_dropout, backend=self.backend, init="keras",
                              **self.variant)
-        if not self.unit_forget_bias and self.use_bias:
-            with torch.no_grad():
-                for name, p in self.lstm.named_parameters():
-                    if name.startswith("bias_ih"):
-                        p.zero_()
+        with torch.no_grad():
+            for name, p in self.lstm.named_parameters():
+                if name.startswith("bias_ih") and not self.unit_forget_bias:
+                    p.zero_()
+                if name.startswith("bias_hh"):
+                    # Keras has one bias per gate; torch's layout has two whose gradients are equal, which
+                    # would move the sum twice as fast. b_hh stays a frozen zero (kept for torch's layout).
+                    p.zero_()
+                    p.requires_grad_(False)
         for name, _ in self.lstm.named_parameters():
             if name.startswith("weight_ih"):
                 self.add_l2(f"lstm.{name}", self.kernel_regularizer, "kernel_regularizer")

@@ -17,6 +17,13 @@ log = logging.getLogger(__name__)
 Lengths = Union[Tensor, Sequence[int], None]
 
 
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def _suffix(layer: int, direction: int) -> str:
     return f"_l{layer}" + ("_reverse" if direction == 1 else "")
 
@@ -237,6 +244,9 @@ class LSTM(nn.Module):
                 f"input has {input.shape[-1]} features in its last dimension, expected input_size="
                 f"{cfg.input_size} (shape {tuple(input.shape)})"
             )
+        autocast = _autocast_enabled(input.device.type)
+        if autocast and input.is_floating_point() and input.dtype != self.weight_ih_l0.dtype:
+            input = input.to(self.weight_ih_l0.dtype)  # e.g. bf16 from an autocast layer before this one
         self._check_dtype(input)
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(0 if cfg.batch_first else 1)
@@ -249,7 +259,13 @@ class LSTM(nn.Module):
         h0, c0 = self._initial_state(hx, B, x, batched)
         req = self._request(x, return_gates)
         backend = select_backend(cfg.backend, req).backend
-        res = backend.run(x, h0, c0, lens, self._stack_weights(), cfg, req)
+        if autocast and backend.name != "native":
+            # Only torch's own kernel has autocast rules; the fused and reference backends run in the
+            # parameters' dtype (float32) inside an autocast region.
+            with torch.autocast(x.device.type, enabled=False):
+                res = backend.run(x, h0, c0, lens, self._stack_weights(), cfg, req)
+        else:
+            res = backend.run(x, h0, c0, lens, self._stack_weights(), cfg, req)
         out, h_n, c_n, gates = res.out, res.h_n, res.c_n, res.gates
         if cfg.batch_first:
             out = out.transpose(0, 1)
