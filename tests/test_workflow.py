@@ -208,6 +208,17 @@ def test_classification_accuracy_metric():
     assert h.history["accuracy"][-1] > 0.8
 
 
+def test_metrics_accept_flat_targets():
+    """Predictions (N, 1) against targets (N,), as Keras allows for regression and binary labels."""
+    pred, y = torch.tensor([[0.9], [0.2], [0.7]]), torch.tensor([1.0, 0.0, 0.0])
+    acc = lstmkit.train.get_metric("accuracy", "binary_crossentropy")
+    mae = lstmkit.train.get_metric("mae")
+    acc.update(pred, y)
+    mae.update(pred, y)
+    assert acc.compute() == pytest.approx(2 / 3)
+    assert mae.compute() == pytest.approx((0.1 + 0.2 + 0.7) / 3)
+
+
 def test_bf16_autocast_trains_every_backend():
     x, y = regression_data(n=32)
     for variant in ({}, {"peephole": True}):

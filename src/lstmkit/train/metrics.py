@@ -34,8 +34,8 @@ class Metric:
 
 def _flat_pair(p: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     y = y.to(p.dtype)
-    if p.shape != y.shape:
-        p, y = p.reshape(y.shape) if p.numel() == y.numel() else (p, y)
+    if p.shape != y.shape and p.numel() == y.numel():
+        p = p.reshape(y.shape)  # e.g. predictions (N, 1) against targets (N,)
     return p.reshape(-1), y.reshape(-1)
 
 
