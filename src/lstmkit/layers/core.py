@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
+from ..nn.params import glorot_uniform_
 from .base import Layer, Shape, get_activation, register_layer
-
-
-def _glorot_uniform_(w: Tensor) -> None:
-    fan_out, fan_in = w.shape  # torch layout (out, in); Keras' kernel is the transpose
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    nn.init.uniform_(w, -limit, limit)
 
 
 @register_layer
@@ -43,7 +37,7 @@ class Dense(Layer):
             raise ValueError(f"Dense needs a known last dimension, got input shape {input_shape}")
         self.linear = nn.Linear(input_shape[-1], self.units, bias=self.use_bias)
         with torch.no_grad():
-            _glorot_uniform_(self.linear.weight)
+            glorot_uniform_(self.linear.weight)
             if self.use_bias:
                 self.linear.bias.zero_()
         self.add_l2("linear.weight", self.kernel_regularizer, "kernel_regularizer")

@@ -68,7 +68,7 @@ def direction_weights(module: nn.Module, cfg: LSTMConfig, suffix: str) -> Direct
     return DirectionWeights(**{field: params.get(stem + suffix) for stem, field in STEM_TO_FIELD.items()})
 
 
-def _glorot_uniform_(w: torch.Tensor) -> None:
+def glorot_uniform_(w: torch.Tensor) -> None:
     # Keras' GlorotUniform on its (in, out) kernel; ours is stored transposed as (out, in).
     fan_out, fan_in = w.shape
     limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -91,7 +91,7 @@ def reset_parameters(module: nn.Module, cfg: LSTMConfig, suffix: str) -> None:
             bound = 1.0 / math.sqrt(H)
             p.uniform_(-bound, bound)  # torch.nn.LSTM: U(-1/sqrt(H), 1/sqrt(H)) for every tensor
         elif stem in ("weight_ih", "weight_hr"):
-            _glorot_uniform_(p)
+            glorot_uniform_(p)
         elif stem == "weight_hh":
             nn.init.orthogonal_(p)  # Keras' Orthogonal recurrent kernel
         elif stem == "bias_ih":

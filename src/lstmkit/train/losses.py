@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .optim import split_named_spec
+
 EPS = 1e-7  # Keras' backend epsilon
 
 
@@ -78,12 +80,19 @@ class Huber(Loss):
         return {"delta": self.delta}
 
 
-class BinaryCrossentropy(Loss):
-    name = "binary_crossentropy"
+class _ProbabilisticLoss(Loss):
+    """A loss on probabilities by default, on raw scores with ``from_logits=True``."""
 
     def __init__(self, from_logits: bool = False) -> None:
         super().__init__()
         self.from_logits = from_logits
+
+    def get_config(self) -> dict[str, Any]:
+        return {"from_logits": self.from_logits}
+
+
+class BinaryCrossentropy(_ProbabilisticLoss):
+    name = "binary_crossentropy"
 
     def check(self, y_pred: Tensor, y_true: Tensor) -> None:
         super().check(y_pred, y_true)
@@ -98,16 +107,9 @@ class BinaryCrossentropy(Loss):
         p = p.clamp(EPS, 1 - EPS)
         return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
 
-    def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits}
 
-
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_ProbabilisticLoss):
     name = "categorical_crossentropy"
-
-    def __init__(self, from_logits: bool = False) -> None:
-        super().__init__()
-        self.from_logits = from_logits
 
     def check(self, y_pred: Tensor, y_true: Tensor) -> None:
         if y_pred.shape != y_true.shape:
@@ -123,9 +125,6 @@ class CategoricalCrossentropy(Loss):
             p = y_pred / y_pred.sum(-1, keepdim=True)
             logp = p.clamp(EPS, 1 - EPS).log()
         return -(y * logp).sum(-1).mean()
-
-    def get_config(self) -> dict[str, Any]:
-        return {"from_logits": self.from_logits}
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -166,14 +165,9 @@ LossSpec = Union[str, Mapping[str, Any], nn.Module, Callable[[Tensor, Tensor], T
 
 def get_loss(spec: LossSpec) -> Callable[[Tensor, Tensor], Tensor]:
     """A loss from a Keras name, a dict ``{"name": "huber", "delta": 2.0}``, or a torch loss/callable."""
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if isinstance(spec, Mapping):
-        spec = dict(spec)
-        name = str(spec.pop("name", "")).lower()
-        if name not in LOSSES:
-            raise ValueError(f"unknown loss {name!r}; known: {sorted(LOSSES)} (or pass a torch loss)")
-        return LOSSES[name](**spec)
+    if isinstance(spec, (str, Mapping)):
+        name, kwargs = split_named_spec(spec, LOSSES, "loss", "(or pass a torch loss)")
+        return LOSSES[name](**kwargs)
     if callable(spec):
         return spec
     raise TypeError(f"loss must be a name, a dict or a callable, got {type(spec).__name__}")

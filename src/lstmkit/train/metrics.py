@@ -51,10 +51,10 @@ def _accuracy_transform(loss_name: str) -> Callable[[Tensor, Tensor], tuple[Tens
         p, y = _flat_pair(p, y)
         return (((p > 0.5).float() == y).float(),)
 
-    if "sparse" in loss_name:
+    if "sparse" in loss_name or loss_name == "CrossEntropyLoss":  # torch's takes integer labels
         return sparse
-    if "categorical" in loss_name or loss_name == "CrossEntropyLoss":
-        return categorical if loss_name != "CrossEntropyLoss" else sparse
+    if "categorical" in loss_name:
+        return categorical
     return binary
 
 

@@ -20,7 +20,36 @@ import torch
 from torch.optim import Optimizer
 
 
-class KerasRMSprop(Optimizer):
+class _KerasOptimizer(Optimizer):
+    """The loop both Keras rules share: closure, groups, parameters with a gradient, a ``step`` counter
+    in each parameter's state. Subclasses create the rest of the state and apply one update."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    self._init_state(p, state, group)
+                state["step"] += 1
+                self._update(p, p.grad, state, group)
+        return loss
+
+    def _init_state(self, p: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    def _update(self, p: torch.Tensor, g: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+
+class KerasRMSprop(_KerasOptimizer):
     """RMSprop as Keras computes it: ``v = rho v + (1-rho) g^2; w -= lr g / sqrt(v + eps)``.
 
     With ``momentum`` > 0: ``m = momentum m + lr g / sqrt(v + eps); w -= m``. ``centered`` subtracts the
@@ -34,48 +63,35 @@ class KerasRMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, rho=rho, momentum=momentum, eps=eps, centered=centered,
                                       weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, rho, mom, eps = group["lr"], group["rho"], group["momentum"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                if group["weight_decay"]:
-                    g = g.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["velocity"] = torch.zeros_like(p)
-                    if group["centered"]:
-                        state["average_grad"] = torch.zeros_like(p)
-                    if mom > 0:
-                        state["momentum"] = torch.zeros_like(p)
-                state["step"] += 1
-                v = state["velocity"]
-                v.mul_(rho).addcmul_(g, g, value=1 - rho)
-                if group["centered"]:
-                    a = state["average_grad"]
-                    a.mul_(rho).add_(g, alpha=1 - rho)
-                    denom = (v - a * a + eps).sqrt_()
-                else:
-                    denom = (v + eps).sqrt_()
-                increment = g.mul(lr).div_(denom)
-                if mom > 0:
-                    m = state["momentum"]
-                    m.mul_(mom).add_(increment)
-                    p.sub_(m)
-                else:
-                    p.sub_(increment)
-        return loss
+    def _init_state(self, p, state, group):
+        state["velocity"] = torch.zeros_like(p)
+        if group["centered"]:
+            state["average_grad"] = torch.zeros_like(p)
+        if group["momentum"] > 0:
+            state["momentum"] = torch.zeros_like(p)
+
+    def _update(self, p, g, state, group):
+        lr, rho, mom, eps = group["lr"], group["rho"], group["momentum"], group["eps"]
+        if group["weight_decay"]:
+            g = g.add(p, alpha=group["weight_decay"])
+        v = state["velocity"]
+        v.mul_(rho).addcmul_(g, g, value=1 - rho)
+        if group["centered"]:
+            a = state["average_grad"]
+            a.mul_(rho).add_(g, alpha=1 - rho)
+            denom = (v - a * a + eps).sqrt_()
+        else:
+            denom = (v + eps).sqrt_()
+        increment = g.mul(lr).div_(denom)
+        if mom > 0:
+            m = state["momentum"]
+            m.mul_(mom).add_(increment)
+            p.sub_(m)
+        else:
+            p.sub_(increment)
 
 
-class KerasAdam(Optimizer):
+class KerasAdam(_KerasOptimizer):
     """Adam as Keras computes it (the "epsilon hat" form of Kingma & Ba 2015, sec. 2):
 
     ``alpha = lr sqrt(1 - b2^t) / (1 - b1^t); w -= alpha m / (sqrt(v) + eps)``, eps 1e-7 by default.
@@ -89,38 +105,25 @@ class KerasAdam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, amsgrad=amsgrad,
                                       weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["m"] = torch.zeros_like(p)
-                    state["v"] = torch.zeros_like(p)
-                    if group["amsgrad"]:
-                        state["v_hat"] = torch.zeros_like(p)
-                state["step"] += 1
-                t = float(state["step"])
-                if group["weight_decay"]:
-                    p.mul_(1 - lr * group["weight_decay"])
-                alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-                m, v = state["m"], state["v"]
-                m.add_(g - m, alpha=1 - b1)
-                v.add_(g * g - v, alpha=1 - b2)
-                if group["amsgrad"]:
-                    torch.maximum(state["v_hat"], v, out=state["v_hat"])
-                    v = state["v_hat"]
-                p.sub_(m * alpha / (v.sqrt() + eps))
-        return loss
+    def _init_state(self, p, state, group):
+        state["m"] = torch.zeros_like(p)
+        state["v"] = torch.zeros_like(p)
+        if group["amsgrad"]:
+            state["v_hat"] = torch.zeros_like(p)
+
+    def _update(self, p, g, state, group):
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        t = float(state["step"])
+        if group["weight_decay"]:
+            p.mul_(1 - lr * group["weight_decay"])
+        alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        m, v = state["m"], state["v"]
+        m.add_(g - m, alpha=1 - b1)
+        v.add_(g * g - v, alpha=1 - b2)
+        if group["amsgrad"]:
+            torch.maximum(state["v_hat"], v, out=state["v_hat"])
+            v = state["v_hat"]
+        p.sub_(m * alpha / (v.sqrt() + eps))
 
 
 def _sgd(params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
@@ -153,6 +156,16 @@ OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": _sgd, "rmsprop": _rmsprop, "adam": _adam, "adamw": _adamw, "adagrad": _adagrad,
 }
 
+def split_named_spec(spec: Union[str, Mapping[str, Any]], known: Mapping[str, Any], kind: str,
+                     hint: str) -> tuple[str, dict[str, Any]]:
+    """``"adam"`` or ``{"name": "adam", **kwargs}`` -> ("adam", kwargs); an unknown name lists the known ones."""
+    kwargs = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = str(kwargs.pop("name", "")).lower()
+    if name not in known:
+        raise ValueError(f"unknown {kind} {name!r}; known: {sorted(known)} {hint}")
+    return name, kwargs
+
+
 OptimizerSpec = Union[str, Mapping[str, Any], Optimizer, Callable[..., Optimizer]]
 
 
@@ -161,16 +174,10 @@ def get_optimizer(spec: OptimizerSpec, params: Iterable[torch.nn.Parameter]) -> 
     a ``torch.optim.Optimizer`` instance (returned as is) or a factory ``params -> Optimizer``."""
     if isinstance(spec, Optimizer):
         return spec
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if isinstance(spec, Mapping):
-        spec = dict(spec)
-        name = str(spec.pop("name", "")).lower()
-        if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; known: {sorted(OPTIMIZERS)} "
-                             "(or pass a torch.optim.Optimizer)")
+    if isinstance(spec, (str, Mapping)):
+        name, kwargs = split_named_spec(spec, OPTIMIZERS, "optimizer", "(or pass a torch.optim.Optimizer)")
         try:
-            return OPTIMIZERS[name](params, **spec)
+            return OPTIMIZERS[name](params, **kwargs)
         except TypeError as err:
             raise TypeError(f"optimizer {name!r}: {err}") from None
     if callable(spec):
