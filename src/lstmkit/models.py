@@ -138,11 +138,10 @@ class Sequential(nn.Module):
             mask = next_mask
         return x
 
-    def regularization_loss(self) -> Tensor:
-        total = torch.zeros(())
-        for layer in self.layers:
-            total = total + layer.regularization_loss().to(total.device)
-        return total
+    def regularization_loss(self) -> Optional[Tensor]:
+        """The layers' L2 penalties summed, or None when no layer has a regulariser (nothing to add)."""
+        terms = [t for t in (layer.regularization_loss() for layer in self.layers) if t is not None]
+        return torch.stack(terms).sum() if terms else None
 
     def reset_states(self) -> None:
         """Clear the state of stateful LSTM layers."""

@@ -114,9 +114,7 @@ class Layer(nn.Module):
         if f:
             self._regularized.append((param_name, f))
 
-    def regularization_loss(self) -> Tensor:
-        total = torch.zeros(())
-        for pname, f in self._regularized:
-            p = self.get_parameter(pname)
-            total = total.to(p.device) + f * p.pow(2).sum()
-        return total
+    def regularization_loss(self) -> Optional[Tensor]:
+        """The L2 penalty of this layer's regularised weights, or None when it has none."""
+        terms = [f * self.get_parameter(pname).pow(2).sum() for pname, f in self._regularized]
+        return torch.stack(terms).sum() if terms else None

@@ -184,7 +184,7 @@ class TimeDistributed(Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "layer": serialize_layer(self.layer)}
 
-    def regularization_loss(self) -> Tensor:
+    def regularization_loss(self) -> Optional[Tensor]:
         return self.layer.regularization_loss()
 
 

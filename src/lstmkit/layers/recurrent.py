@@ -212,5 +212,5 @@ class Bidirectional(Layer):
         inner = LSTM(**self.inner_config)
         return {**super().get_config(), "layer": serialize_layer(inner), "merge_mode": self.merge_mode}
 
-    def regularization_loss(self) -> Tensor:
+    def regularization_loss(self) -> Optional[Tensor]:
         return self.layer.regularization_loss()

@@ -80,7 +80,7 @@ class Trainer:
     def __init__(self, model: nn.Module, optimizer: Any = "rmsprop", loss: Any = "mse",
                  metrics: Sequence[Any] = (), *, options: Optional[TrainOptions] = None,
                  lr_schedule: Optional[Callable[[int], float]] = None,
-                 regularization: Optional[Callable[[], Tensor]] = None) -> None:
+                 regularization: Optional[Callable[[], Optional[Tensor]]] = None) -> None:
         self.model = model
         self.options = options or TrainOptions()
         self.loss_fn = get_loss(loss)
@@ -164,8 +164,9 @@ class Trainer:
             y_pred = self.forward(x)
         loss = self.compute_loss(y_pred, y)
         total = loss
-        if self.regularization is not None:
-            total = loss + self.regularization()
+        penalty = self.regularization() if self.regularization is not None else None
+        if penalty is not None:
+            total = loss + penalty
         if self._scaler is not None:
             self._scaler.scale(total).backward()
             self._scaler.unscale_(opt)
@@ -182,6 +183,8 @@ class Trainer:
 
     def _clip(self) -> None:
         o = self.options
+        if o.clipvalue is None and o.clipnorm is None and o.global_clipnorm is None:
+            return
         params = [p for p in self.model.parameters() if p.grad is not None]
         if o.clipvalue is not None:
             for p in params:
