@@ -40,6 +40,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="runs/seed_mnist_lstm")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                        help="Adam's learning rate: the seed's constant 1e-3, or cosine decay from 1e-3 to 0")
+    parser.add_argument("--validation-split", type=float, default=0.1,
+                        help="fraction of the training images held out to pick the best epoch")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -60,7 +64,9 @@ def main(argv=None) -> dict:
         Dropout(0.2),
         Dense(10, activation="softmax"),
     ])
-    model.compile(optimizer={"name": "adam", "learning_rate": 1e-3}, loss="sparse_categorical_crossentropy",
+    steps = args.epochs * -(-int(len(x_train) * (1 - args.validation_split)) // args.batch_size)
+    lr = 1e-3 if args.schedule == "constant" else lstmkit.train.CosineDecay(1e-3, decay_steps=steps)
+    model.compile(optimizer={"name": "adam", "learning_rate": lr}, loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.summary()
 
@@ -73,16 +79,17 @@ def main(argv=None) -> dict:
 
     ckpt = out / "model.safetensors"
     t0 = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, validation_split=0.1,
+    history = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, validation_split=args.validation_split,
                         verbose=2, seed=args.seed,
                         callbacks=[LambdaCallback(on_train_batch_end=every_100),
-                                   ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True)])
+                                   ModelCheckpoint(str(ckpt), monitor="val_accuracy",
+                                                   save_best_only=args.validation_split > 0)])
     train_s = time.perf_counter() - t0
 
     best = lstmkit.load_model(ckpt)
     test_loss, test_acc = best.evaluate(x_test, y_test, batch_size=500)
     same = bool(np.array_equal(best.predict(x_test[:256]), lstmkit.load_model(ckpt).predict(x_test[:256])))
-    metrics = {"epochs": args.epochs, "quick": args.quick, "train_seconds": round(train_s, 1),
+    metrics = {"epochs": args.epochs, "schedule": args.schedule, "validation_split": args.validation_split, "quick": args.quick, "train_seconds": round(train_s, 1),
                "test_accuracy": test_acc, "test_loss": test_loss,
                "val_accuracy": history.history["val_accuracy"], "loss": history.history["loss"],
                "first_batch_losses": batch_losses[:10], "last_batch_losses": batch_losses[-10:],

