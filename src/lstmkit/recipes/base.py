@@ -1,0 +1,338 @@
+"""What every recipe shares: the three config sections and their ``--set`` overrides, the run directory,
+the LSTM stack builder, training with checkpoints, and plots.
+
+A recipe is a class with ``name``, ``summary``, ``target``, a ``default_config(quick)`` and ``train(cfg, run)``
+returning its metrics; :func:`run_recipe` wraps it with the run directory. Recipes use the Keras-style
+:class:`lstmkit.Sequential`, so a run's ``model.safetensors`` reloads with :func:`lstmkit.load_model` and runs
+no code from the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..layers import LSTM, Bidirectional, Dropout
+from ..train.checkpoint import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+# --- configuration -----------------------------------------------------------------------------------------
+
+@dataclass
+class ModelConfig:
+    """The LSTM stack: sizes, regularisation, and any lstmkit variant."""
+
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0  # between layers and before the head (Keras Dropout)
+    recurrent_dropout: float = 0.0
+    bidirectional: bool = False
+    embed_dim: int = 0  # text recipes: embedding width
+    activation: str = "tanh"
+    peephole: bool = False
+    layer_norm: bool = False
+    cifg: bool = False
+    zoneout: float = 0.0
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.hidden_size < 1 or self.num_layers < 1 or self.embed_dim < 0:
+            raise ValueError("model.hidden_size and model.num_layers must be >= 1, model.embed_dim >= 0")
+        for name in ("dropout", "recurrent_dropout", "zoneout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation: Keras optimizer names, epochs, batch size, schedule, early stopping, seed, threads."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    schedule: str = "constant"  # or "cosine" (per step, to 0 at the last epoch)
+    clipnorm: float = 0.0  # 0 = no clipping
+    patience: int = 0  # early stopping on the validation metric; 0 = off
+    seed: int = 0
+    threads: int = 0  # 0 = leave torch's choice
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("train.epochs and train.batch_size must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be positive, got {self.lr}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.clipnorm < 0 or self.patience < 0 or self.threads < 0:
+            raise ValueError("train.clipnorm, train.patience and train.threads must be >= 0")
+
+
+@dataclass
+class RecipeConfig:
+    data: Any
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _convert(raw: str, kind: Any, key: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin is typing.Union:  # Optional[X]
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if raw.lower() in ("none", "null", ""):
+            return None
+        kind = args[0]
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--set {key}: expected true or false, got {raw!r}")
+    if kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            raise ValueError(f"--set {key}: expected {kind.__name__}, got {raw!r}") from None
+    if typing.get_origin(kind) in (tuple, list):
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+    return raw
+
+
+def apply_overrides(cfg: RecipeConfig, overrides: Sequence[str]) -> RecipeConfig:
+    """Apply ``section.key=value`` strings; types follow the dataclass fields, and each section is validated
+    again. An unknown section or key is an error that lists the known ones.
+
+    >>> from lstmkit.recipes.base import RecipeConfig, apply_overrides
+    >>> from dataclasses import make_dataclass
+    >>> cfg = RecipeConfig(data=make_dataclass("D", [("window", int, 3)])())
+    >>> apply_overrides(cfg, ["model.hidden_size=256", "data.window=5"]).model.hidden_size
+    256
+    """
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise ValueError(f"--set expects section.key=value (e.g. model.hidden_size=256), got {item!r}")
+        sections = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+        if section not in sections:
+            raise ValueError(f"--set {key}: unknown section {section!r}; known: {', '.join(sections)}")
+        part = sections[section]
+        hints = typing.get_type_hints(type(part))
+        if name not in hints or name not in {f.name for f in dataclasses.fields(part)}:
+            known = ", ".join(f"{section}.{f.name}" for f in dataclasses.fields(part))
+            raise ValueError(f"--set {key}: unknown key; known: {known}")
+        value = _convert(raw.strip(), hints[name], key)
+        setattr(cfg, section, dataclasses.replace(part, **{name: value}))  # replace() validates again
+    return cfg
+
+
+# --- the run directory -------------------------------------------------------------------------------------
+
+class Run:
+    """A run directory: ``config.json``, ``metrics.json``, ``model.safetensors``, ``history.csv``, plots, and
+    the recipe's artefacts (vocabulary, scaler). Files are written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.safetensors"
+
+    def write_json(self, name: str, data: Any) -> Path:
+        p = self.path / name
+        atomic_write_bytes(p, (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8"))
+        return p
+
+    def read_json(self, name: str) -> Any:
+        p = self.path / name
+        if not p.exists():
+            raise FileNotFoundError(f"{p} is missing: is {self.path} a finished lstmkit run directory?")
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{p}: not valid JSON ({err})") from None
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def default_run_dir(name: str) -> Path:
+    root = Path(os.environ.get("LSTMKIT_RUNS", "runs"))
+    return root / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+# --- models and training ----------------------------------------------------------------------------------
+
+def lstm_stack(m: ModelConfig, return_sequences: bool = False, **first_kwargs) -> list:
+    """``num_layers`` lstmkit Keras LSTM layers (bidirectional if asked) with Dropout between them."""
+    layers: list = []
+    for i in range(m.num_layers):
+        last = i == m.num_layers - 1
+        kwargs = dict(activation=m.activation, recurrent_dropout=m.recurrent_dropout, peephole=m.peephole,
+                      layer_norm=m.layer_norm, cifg=m.cifg, zoneout=m.zoneout, backend=m.backend,
+                      return_sequences=return_sequences or not last)
+        if i == 0:
+            kwargs.update(first_kwargs)
+        if m.bidirectional:  # one bidirectional lstmkit LSTM underneath; input_shape passes through
+            layers.append(Bidirectional(LSTM(m.hidden_size, **kwargs)))
+        else:
+            layers.append(LSTM(m.hidden_size, **kwargs))
+        if m.dropout:
+            layers.append(Dropout(m.dropout))
+    return layers
+
+
+def compile_model(model, t: TrainConfig, loss: str, metrics: Sequence[str], steps_per_epoch: int) -> None:
+    from ..train import CosineDecay
+
+    lr: Any = t.lr
+    if t.schedule == "cosine":
+        lr = CosineDecay(t.lr, decay_steps=max(1, t.epochs * steps_per_epoch))
+    model.compile(optimizer={"name": t.optimizer, "learning_rate": lr}, loss=loss, metrics=list(metrics),
+                  clipnorm=t.clipnorm or None)
+
+
+def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: str, verbose: int = 2,
+             extra_callbacks: Sequence = ()) -> tuple[Any, dict]:
+    """Train with a best-checkpoint (``run.model_path``), CSV history and optional early stopping; return the
+    best model (reloaded from its file) and the history."""
+    import lstmkit
+    from ..train import CSVLogger, EarlyStopping, ModelCheckpoint
+
+    callbacks = [ModelCheckpoint(str(run.model_path), monitor=monitor, save_best_only=True),
+                 CSVLogger(str(run.path / "history.csv")), *extra_callbacks]
+    if t.patience:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=t.patience))
+    history = model.fit(x, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=validation_data,
+                        callbacks=callbacks, verbose=verbose, seed=t.seed)
+    return lstmkit.load_model(run.model_path), history.history
+
+
+def seed_everything(t: TrainConfig) -> None:
+    torch.manual_seed(t.seed)
+    np.random.seed(t.seed)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+
+
+# --- plots -----------------------------------------------------------------------------------------------
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(history: dict, path: Path, title: str) -> Path:
+    """Loss (and the first metric) per epoch, training against validation."""
+    plt = _pyplot()
+    keys = [k for k in history if not k.startswith("val_") and k != "lr"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        epochs = np.arange(1, len(history[k]) + 1)
+        ax.plot(epochs, history[k], label="train")
+        if f"val_{k}" in history:
+            ax.plot(epochs, history[f"val_{k}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(k)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: str) -> Path:
+    plt = _pyplot()
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    size = max(4.0, 0.45 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay(cm, display_labels=list(classes)).plot(ax=ax, colorbar=False, values_format="d")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict:
+    """Accuracy, macro F1 and the confusion matrix (scikit-learn)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    labels = list(range(len(classes)))
+    return {"accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+            "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
+
+
+# --- the recipe protocol -----------------------------------------------------------------------------------
+
+class Recipe:
+    name = ""
+    summary = ""
+    target = ""  # what the full run should reach, in words
+    main_metric = ""  # key in metrics.json
+
+    def default_config(self, quick: bool) -> RecipeConfig:
+        raise NotImplementedError
+
+    def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
+        raise NotImplementedError
+
+    def evaluate(self, run: Run) -> dict:
+        """Recompute the test metrics from the saved model (the default reads them back)."""
+        return run.read_json("metrics.json")
+
+    def predict(self, run: Run, inputs: list[str]) -> list[Any]:
+        raise ValueError(f"recipe {self.name} has no predict; see `lstmkit recipes`")
+
+
+def run_recipe(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = False,
+               out: Optional[Path] = None, verbose: int = 2) -> tuple[Run, dict]:
+    """Resolve the config, make the run directory, train, and write ``config.json`` and ``metrics.json``."""
+    cfg = apply_overrides(recipe.default_config(quick), overrides)
+    run = Run(Path(out) if out else default_run_dir(recipe.name))
+    seed_everything(cfg.train)
+    run.write_json("config.json", {"recipe": recipe.name, "quick": quick, "overrides": list(overrides),
+                                   "lstmkit": __version__, "torch": torch.__version__,
+                                   "python": platform.python_version(), "threads": torch.get_num_threads(),
+                                   "command": " ".join(sys.argv), **cfg.to_dict()})
+    start = time.perf_counter()
+    metrics = recipe.train(cfg, run, quick)
+    metrics = {"recipe": recipe.name, "quick": quick, "target": recipe.target, **metrics,
+               "wall_seconds": round(time.perf_counter() - start, 1)}
+    run.write_json("metrics.json", metrics)
+    return run, metrics
