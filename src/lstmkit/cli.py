@@ -1,56 +1,266 @@
-"""The ``lstmkit`` command line."""
+"""The ``lstmkit`` command line (click).
+
+    lstmkit recipes                                   # what can be trained, with targets
+    lstmkit train forecast --set data.series=co2     # a recipe on real data -> a run directory
+    lstmkit evaluate RUN                              # the run's test metrics
+    lstmkit predict RUN "a gripping, funny film"      # a recipe's own predictions
+    lstmkit generate RUN --prompt "ROMEO:" --length 500 --temperature 0.8 --top-k 20
+    lstmkit forecast my.csv --column y --horizon 24   # your own series
+    lstmkit classify my.csv --text text --label label # your own labelled texts
+    lstmkit bench --variant peephole                  # lstmkit against torch.nn.LSTM on this machine
+
+Errors in the user's input end with a one-line message naming what is wrong and exit code 2.
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
 import logging
 import sys
+from pathlib import Path
+from typing import Optional
+
+import click
 
 from . import __version__
 
+log = logging.getLogger("lstmkit")
 
-def _demo(args: argparse.Namespace) -> int:
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"lstmkit: error: {self.format_message()}", err=True)
+
+
+def _guard(fn, *args, **kwargs):
+    """Run ``fn``; turn the errors a user's input causes into a one-line message and exit code 2."""
+    from .data import DataUnavailableError
+    from .train.checkpoint import CheckpointError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, TypeError, FileNotFoundError, CheckpointError, DataUnavailableError) as err:
+        raise UserError(str(err)) from err
+
+
+def _summary(run, metrics: dict) -> None:
+    skip = {"confusion_matrix", "classes", "sample", "origins", "recipe", "target", "description"}
+    click.echo(f"{metrics['recipe']}: {metrics.get('target', '')}")
+    for k, v in metrics.items():
+        if k in skip or isinstance(v, (list, dict)):
+            continue
+        click.echo(f"  {k:<28} {v:.4f}" if isinstance(v, float) else f"  {k:<28} {v}")
+    files = sorted(p.name for p in run.path.iterdir() if p.is_file())
+    click.echo(f"results in {run.path}/: {', '.join(files)}")
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="lstmkit")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress (per-epoch lines).")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """LSTM networks for PyTorch: train recipes on real data, evaluate, predict, generate and benchmark."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    ctx.obj = {"verbose": verbose}
+
+
+@main.command(context_settings=CONTEXT)
+def recipes() -> None:
+    """List the recipes, what they do, and the target of a full run."""
+    from .recipes import RECIPES
+
+    for name, r in RECIPES.items():
+        click.echo(f"{name:<16} {r.summary}\n{'':<16} target: {r.target}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value, e.g. --set model.hidden_size=256 (repeatable).")
+@click.option("--quick", is_flag=True, help="A small, fast configuration (for tests and smoke runs).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default runs/NAME-TIMESTAMP, or under $LSTMKIT_RUNS).")
+@click.option("--show-config", is_flag=True, help="Print the resolved configuration and exit.")
+@click.pass_context
+def train(ctx: click.Context, name: str, overrides: tuple[str, ...], quick: bool, out: Optional[str],
+          show_config: bool) -> None:
+    """Train recipe NAME on its real data set and write a run directory.
+
+    \b
+    Examples:
+      lstmkit train japanese-vowels
+      lstmkit train forecast --set data.series=electricity --set train.epochs=50
+      lstmkit train shakespeare --set model.hidden_size=256 --quick
+    """
+    from .recipes import apply_overrides, get_recipe, run_recipe
+
+    recipe = _guard(get_recipe, name)
+    if show_config:
+        cfg = _guard(apply_overrides, recipe.default_config(quick), overrides)
+        click.echo(json.dumps(cfg.to_dict(), indent=2))
+        return
+    run, metrics = _guard(run_recipe, recipe, overrides, quick=quick, out=Path(out) if out else None,
+                          verbose=2 if ctx.obj["verbose"] else 0)
+    _summary(run, metrics)
+
+
+def _open_run(path: str):
+    from .recipes import Run, get_recipe
+
+    p = Path(path)
+    if not (p / "config.json").exists():
+        raise UserError(f"{p} is not a run directory (no config.json); `lstmkit train` writes one")
+    run = Run(p)
+    return run, _guard(get_recipe, _guard(run.read_json, "config.json").get("recipe", "?"))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+def evaluate(run: str) -> None:
+    """Show the test metrics of a finished run (checking that its model file loads)."""
+    import lstmkit
+
+    r, recipe = _open_run(run)
+    _guard(lstmkit.load_model, r.model_path)
+    _summary(r, _guard(recipe.evaluate, r))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.argument("inputs", nargs=-1, required=False)
+@click.option("--csv", "csv_path", type=click.Path(), help="Read the inputs from this CSV file ...")
+@click.option("--text", "text_col", default="text", show_default=True, help="... from this column.")
+def predict(run: str, inputs: tuple[str, ...], csv_path: Optional[str], text_col: str) -> None:
+    """Predict with a trained run: texts for sentiment/classify runs, image files for mnist-rows.
+    Prints one JSON object per input."""
+    from .data.files import read_text_csv
+
+    r, recipe = _open_run(run)
+    items = list(inputs)
+    if csv_path:
+        items += _guard(read_text_csv, csv_path, text_col)
+    if not items:
+        raise UserError("nothing to predict: give inputs or --csv FILE")
+    for row in _guard(recipe.predict, r, items):
+        click.echo(json.dumps(row, ensure_ascii=False))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--prompt", default="ROMEO:", show_default=True)
+@click.option("--length", default=500, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--temperature", default=0.8, show_default=True, type=click.FloatRange(min=1e-3))
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(0), help="0 = sample from all.")
+@click.option("--seed", default=None, type=int)
+def generate(run: str, prompt: str, length: int, temperature: float, top_k: int, seed: Optional[int]) -> None:
+    """Sample text from a shakespeare run."""
+    import lstmkit
+    from .data import Vocabulary
+    from .recipes.text import generate as sample
+
+    r, recipe = _open_run(run)
+    if recipe.name != "shakespeare":
+        raise UserError(f"{run} is a {recipe.name} run; generate needs a shakespeare run")
+    model = _guard(lstmkit.load_model, r.model_path)
+    vocab = _guard(Vocabulary.load, r.path / "vocab.json")
+    click.echo(_guard(sample, model, vocab, prompt, length=length, temperature=temperature, top_k=top_k,
+                      seed=seed))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("csv_file", type=click.Path())
+@click.option("--column", required=True, help="The numeric column to forecast.")
+@click.option("--horizon", default=12, show_default=True, type=click.IntRange(1), help="Steps ahead.")
+@click.option("--period", default=1, show_default=True, type=click.IntRange(1),
+              help="Seasonal period in steps (12 for monthly data with a yearly cycle).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE")
+@click.option("--quick", is_flag=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None)
+def forecast(csv_file: str, column: str, horizon: int, period: int, overrides: tuple[str, ...], quick: bool,
+             out: Optional[str]) -> None:
+    """Train the forecast recipe on your own series, evaluate it against seasonal naive and Holt-Winters
+    over rolling origins, and write the next HORIZON values to predictions.csv.
+
+    \b
+    Example:
+      lstmkit forecast sales.csv --column units --horizon 12 --period 12
+    """
+    from .recipes.forecast import forecast_csv
+
+    run, metrics = _guard(forecast_csv, csv_file, column, horizon, period, out=out, overrides=overrides,
+                          quick=quick)
+    _summary(run, metrics)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("csv_file", type=click.Path())
+@click.option("--text", "text_col", default="text", show_default=True)
+@click.option("--label", "label_col", default="label", show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE")
+@click.option("--quick", is_flag=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None)
+def classify(csv_file: str, text_col: str, label_col: str, overrides: tuple[str, ...], quick: bool,
+             out: Optional[str]) -> None:
+    """Train a text classifier (the sentiment recipe's model) on your own labelled CSV file.
+
+    \b
+    Example:
+      lstmkit classify tickets.csv --text body --label team
+      lstmkit predict runs/sentiment-... "the printer is on fire"
+    """
+    from .recipes import get_recipe, run_recipe
+
+    sets = (f"data.csv={csv_file}", f"data.text={text_col}", f"data.label={label_col}", *overrides)
+    run, metrics = _guard(run_recipe, get_recipe("sentiment"), sets, quick=quick,
+                          out=Path(out) if out else None, verbose=0)
+    _summary(run, metrics)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--batch", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--steps", default=100, show_default=True, type=click.IntRange(1))
+@click.option("--input-size", default=32, show_default=True, type=click.IntRange(1))
+@click.option("--hidden", default=128, show_default=True, type=click.IntRange(1))
+@click.option("--layers", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--variant", default="vanilla", show_default=True,
+              type=click.Choice(["vanilla", "peephole", "layer_norm", "cifg", "relu", "recurrent_dropout",
+                                 "zoneout"]))
+@click.option("--repeats", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--threads", default=0, type=click.IntRange(0), help="0 = torch's default.")
+def bench(batch: int, steps: int, input_size: int, hidden: int, layers: int, variant: str, repeats: int,
+          threads: int) -> None:
+    """Time forward+backward of an lstmkit LSTM variant against torch.nn.LSTM on this machine (medians).
+    The full benchmark is benchmarks/speed.py."""
+    from .bench import compare
+
+    res = _guard(compare, batch=batch, steps=steps, input_size=input_size, hidden=hidden, layers=layers,
+                 variant=variant, repeats=repeats, threads=threads)
+    click.echo(f"B={batch} T={steps} I={input_size} H={hidden} layers={layers}, {res['threads']} threads")
+    click.echo(f"  lstmkit {variant:<18} {res['lstmkit_ms']:8.2f} ms  ({res['backend']})")
+    click.echo(f"  torch.nn.LSTM vanilla      {res['torch_ms']:8.2f} ms")
+    click.echo(f"  ratio                      {res['ratio']:8.2f}x")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--epochs", default=300, show_default=True, type=click.IntRange(1))
+@click.option("--activation", default="tanh", show_default=True)
+@click.option("--peephole", is_flag=True)
+@click.option("--layer-norm", is_flag=True)
+@click.option("--cifg", is_flag=True)
+def demo(epochs: int, activation: str, peephole: bool, layer_norm: bool, cifg: bool) -> None:
+    """A 10-second check: forecast next year's sunspots from the previous 20 years."""
     from .recipes.demo import DemoConfig, run
 
-    cfg = DemoConfig(epochs=args.epochs, hidden_size=args.hidden_size, window=args.window, seed=args.seed,
-                     activation=args.activation, peephole=args.peephole, layer_norm=args.layer_norm,
-                     cifg=args.cifg)
-    res = run(cfg)
-    print(f"lstmkit demo: yearly sunspots, predict next year from {cfg.window} years ({res['backend']})")
-    print(f"  test years {res['test_years']}")
-    print(f"  LSTM RMSE            {res['lstm_rmse']:8.2f}")
-    print(f"  last-value baseline  {res['naive_rmse']:8.2f}")
-    print(f"  training time        {res['train_seconds']:8.1f} s")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lstmkit", description="LSTM networks for PyTorch.")
-    parser.add_argument("--version", action="version", version=f"lstmkit {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train an LSTM on the bundled yearly sunspot series",
-                          description="Example: lstmkit demo --peephole --activation relu")
-    demo.add_argument("--epochs", type=int, default=300)
-    demo.add_argument("--hidden-size", type=int, default=32)
-    demo.add_argument("--window", type=int, default=20)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--activation", default="tanh")
-    demo.add_argument("--peephole", action="store_true")
-    demo.add_argument("--layer-norm", action="store_true")
-    demo.add_argument("--cifg", action="store_true")
-    demo.set_defaults(func=_demo)
-    return parser
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    try:
-        return args.func(args)
-    except (ValueError, TypeError) as err:
-        print(f"lstmkit: error: {err}", file=sys.stderr)
-        return 2
+    cfg = _guard(DemoConfig, epochs=epochs, activation=activation, peephole=peephole, layer_norm=layer_norm,
+                 cifg=cifg)
+    res = _guard(run, cfg)
+    click.echo(f"lstmkit demo: yearly sunspots, next year from {cfg.window} years ({res['backend']})")
+    click.echo(f"  test years {res['test_years']}: LSTM RMSE {res['lstm_rmse']:.2f}, "
+               f"last-value baseline {res['naive_rmse']:.2f}, {res['train_seconds']:.1f} s")
 
 
 if __name__ == "__main__":

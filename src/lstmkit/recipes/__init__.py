@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from .base import ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, apply_overrides, run_recipe
 from .classify import Activity, JapaneseVowels, MnistRows
+from .forecast import Forecast
+from .text import Sentiment, Shakespeare
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (MnistRows(), JapaneseVowels(), Activity())}
+RECIPES: dict[str, Recipe] = {r.name: r for r in (MnistRows(), Forecast(), Sentiment(), Shakespeare(), JapaneseVowels(), Activity())}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -127,6 +127,7 @@ def apply_overrides(cfg: RecipeConfig, overrides: Sequence[str]) -> RecipeConfig
     >>> apply_overrides(cfg, ["model.hidden_size=256", "data.window=5"]).model.hidden_size
     256
     """
+    changes: dict[str, dict[str, Any]] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().partition(".")
@@ -140,8 +141,9 @@ def apply_overrides(cfg: RecipeConfig, overrides: Sequence[str]) -> RecipeConfig
         if name not in hints or name not in {f.name for f in dataclasses.fields(part)}:
             known = ", ".join(f"{section}.{f.name}" for f in dataclasses.fields(part))
             raise ValueError(f"--set {key}: unknown key; known: {known}")
-        value = _convert(raw.strip(), hints[name], key)
-        setattr(cfg, section, dataclasses.replace(part, **{name: value}))  # replace() validates again
+        changes.setdefault(section, {})[name] = _convert(raw.strip(), hints[name], key)
+    for section, values in changes.items():  # one replace() per section: validated with all its changes
+        setattr(cfg, section, dataclasses.replace(getattr(cfg, section), **values))
     return cfg
 
 
@@ -210,7 +212,7 @@ def lstm_stack(m: ModelConfig, return_sequences: bool = False, **first_kwargs) -
     return layers
 
 
-def compile_model(model, t: TrainConfig, loss: str, metrics: Sequence[str], steps_per_epoch: int) -> None:
+def compile_model(model, t: TrainConfig, loss: Any, metrics: Sequence[str], steps_per_epoch: int) -> None:
     from ..train import CosineDecay
 
     lr: Any = t.lr

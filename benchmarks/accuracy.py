@@ -1,0 +1,126 @@
+"""Accuracy table: run every recipe in full and write docs/RESULTS.md.
+
+Usage:
+    python benchmarks/accuracy.py                       # every run below, then the table (2-3 hours on 2 cores)
+    python benchmarks/accuracy.py --only sentiment      # one run (others keep their recorded results)
+    python benchmarks/accuracy.py --table-only          # rebuild docs/RESULTS.md from the recorded JSON
+
+Each run is the real command line, `lstmkit train NAME [--set ...] --out benchmarks/runs/KEY`, in a fresh
+process with 2 threads; its metrics.json is copied to benchmarks/results/accuracy/KEY.json with the command and
+the wall time, so the table can be rebuilt and every number traced to the command that made it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "accuracy"
+RUNS = ROOT / "benchmarks" / "runs"
+
+# key -> (recipe, overrides, main metric, how it is judged)
+RUNS_TABLE = {
+    "mnist-rows": ("mnist-rows", [], "test_accuracy", ">= 0.990"),
+    "forecast-airline": ("forecast", ["data.series=airline"], "lstm_mase", "< both baselines"),
+    "forecast-co2": ("forecast", ["data.series=co2"], "lstm_mase", "< both baselines"),
+    "forecast-sunspots": ("forecast", ["data.series=sunspots"], "lstm_mase", "< both baselines"),
+    "forecast-electricity": ("forecast", ["data.series=electricity"], "lstm_mase", "< both baselines"),
+    "sentiment": ("sentiment", [], "test_accuracy", ">= 0.80"),
+    "shakespeare": ("shakespeare", [], "val_nats_per_char", "<= 1.5"),
+    "japanese-vowels": ("japanese-vowels", [], "test_accuracy", ">= 0.985"),
+    "activity": ("activity", [], "test_recording_accuracy", "none set"),
+}
+
+
+def command(key: str) -> list[str]:
+    recipe, sets, _, _ = RUNS_TABLE[key]
+    cmd = ["lstmkit", "train", recipe, "--out", f"benchmarks/runs/{key}"]
+    for s in sets:
+        cmd += ["--set", s]
+    return cmd + ["--set", "train.threads=2"]
+
+
+def run_one(key: str) -> dict:
+    out = RUNS / key
+    if out.exists():
+        shutil.rmtree(out)
+    cmd = command(key)
+    exe = shutil.which("lstmkit") or str(Path(sys.executable).with_name("lstmkit"))
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run([exe, *cmd[1:]], cwd=ROOT, env=env, check=True)
+    wall = time.perf_counter() - start
+    metrics = json.loads((out / "metrics.json").read_text())
+    record = {"key": key, "command": " ".join(cmd), "process_seconds": round(wall, 1),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+              "date": time.strftime("%Y-%m-%d"), "metrics": metrics}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{key}.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _fmt(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def table() -> str:
+    lines = ["# Accuracy of the recipes on real data", "",
+             "Written by `python benchmarks/accuracy.py` from `benchmarks/results/accuracy/*.json`; each row's "
+             "command reproduces it. Wall time is the whole process (data, training, evaluation, plots) on 2 "
+             "threads of the build machine. Test data is never used to choose an epoch: the best epoch is "
+             "picked on a validation split.", "",
+             "| run | metric | result | target | baseline | met | wall time | command |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, (_, _, metric, judge) in RUNS_TABLE.items():
+        f = RESULTS / f"{key}.json"
+        if not f.exists():
+            lines.append(f"| {key} | {metric} | not run yet | {judge} | | | | `{' '.join(command(key))}` |")
+            continue
+        rec = json.loads(f.read_text())
+        m = rec["metrics"]
+        value = m[metric]
+        if metric == "lstm_mase":
+            base = f"seasonal naive {m['seasonal_naive_mase']:.3f}, Holt-Winters {m['ets_mase']:.3f}"
+            met = value < min(m["seasonal_naive_mase"], m["ets_mase"])
+        elif metric == "val_nats_per_char":
+            base = f"uniform {m['uniform_nats_per_char']:.3f}; test {m['test_nats_per_char']:.3f} " \
+                   f"({m['test_bits_per_char']:.3f} bits)"
+            met = value <= 1.5
+        else:
+            base = f"majority class {m.get('majority_class_accuracy', float('nan')):.3f}"
+            if key == "activity":
+                base += f"; per segment {m['test_accuracy']:.3f}"
+            met = {"mnist-rows": value >= 0.99, "sentiment": value >= 0.80,
+                   "japanese-vowels": value >= 0.985}.get(key)
+        met_s = "n/a" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {key} | {metric} | {_fmt(value)} | {judge} | {base} | {met_s} | "
+                     f"{rec['process_seconds'] / 60:.1f} min | `{rec['command']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=list(RUNS_TABLE), help="run these keys only")
+    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    if not args.table_only:
+        for key in args.only or list(RUNS_TABLE):
+            run_one(key)
+    text = table()
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
