@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bz2
 import csv
-import io
 import json
 import re
 from collections import Counter

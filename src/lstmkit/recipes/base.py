@@ -72,6 +72,7 @@ class TrainConfig:
     patience: int = 0  # early stopping on the validation metric; 0 = off
     seed: int = 0
     threads: int = 0  # 0 = leave torch's choice
+    ensemble: int = 1  # models trained from seeds seed, seed+1, ...; their probabilities are averaged
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -80,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"train.lr must be positive, got {self.lr}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.ensemble < 1:
+            raise ValueError(f"train.ensemble must be >= 1, got {self.ensemble}")
         if self.clipnorm < 0 or self.patience < 0 or self.threads < 0:
             raise ValueError("train.clipnorm, train.patience and train.threads must be >= 0")
 
@@ -223,19 +226,63 @@ def compile_model(model, t: TrainConfig, loss: Any, metrics: Sequence[str], step
 
 
 def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: str, verbose: int = 2,
-             extra_callbacks: Sequence = ()) -> tuple[Any, dict]:
-    """Train with a best-checkpoint (``run.model_path``), CSV history and optional early stopping; return the
-    best model (reloaded from its file) and the history."""
+             extra_callbacks: Sequence = (), member: int = 0) -> tuple[Any, dict]:
+    """Train one model and return it reloaded from its file, with the history.
+
+    With ``validation_data`` the file holds the best epoch by ``monitor`` (and early stopping applies); without,
+    the last epoch. ``member`` k > 0 of an ensemble writes ``model-k.safetensors`` with seed ``t.seed + k``.
+    """
     import lstmkit
     from ..train import CSVLogger, EarlyStopping, ModelCheckpoint
 
-    callbacks = [ModelCheckpoint(str(run.model_path), monitor=monitor, save_best_only=True),
-                 CSVLogger(str(run.path / "history.csv")), *extra_callbacks]
-    if t.patience:
+    path = member_path(run, member)
+    best_only = validation_data is not None
+    callbacks = [ModelCheckpoint(str(path), monitor=monitor if best_only else "loss", save_best_only=best_only),
+                 *extra_callbacks]
+    if member == 0:
+        callbacks.append(CSVLogger(str(run.path / "history.csv")))
+    if t.patience and best_only:
         callbacks.append(EarlyStopping(monitor=monitor, patience=t.patience))
+    torch.manual_seed(t.seed + member)
     history = model.fit(x, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=validation_data,
-                        callbacks=callbacks, verbose=verbose, seed=t.seed)
-    return lstmkit.load_model(run.model_path), history.history
+                        callbacks=callbacks, verbose=verbose, seed=t.seed + member)
+    return lstmkit.load_model(path), history.history
+
+
+def train_members(build, run: Run, t: TrainConfig, loss: Any, metrics: Sequence[str], x, y, validation_data,
+                  monitor: str, verbose: int = 2) -> tuple[list, dict]:
+    """``t.ensemble`` models from ``build()``, each compiled and trained by :func:`fit_best`; returns them and
+    the first one's history."""
+    models, first = [], {}
+    for k in range(t.ensemble):
+        model = build()
+        compile_model(model, t, loss, metrics, -(-len(x) // t.batch_size))
+        best, history = fit_best(model, run, t, x, y, validation_data, monitor, verbose=verbose, member=k)
+        models.append(best)
+        first = first or history
+    return models, first
+
+
+def member_path(run: Run, k: int) -> Path:
+    return run.model_path if k == 0 else run.path / f"model-{k}.safetensors"
+
+
+def load_members(run: Run) -> list:
+    """Every model of a run: ``model.safetensors`` and the ensemble's ``model-k.safetensors``."""
+    import lstmkit
+
+    models, k = [], 0
+    while member_path(run, k).exists():
+        models.append(lstmkit.load_model(member_path(run, k)))
+        k += 1
+    if not models:
+        raise FileNotFoundError(f"{run.model_path} is missing: is {run.path} a finished run?")
+    return models
+
+
+def predict_members(models: Sequence, x, batch_size: int = 256) -> np.ndarray:
+    """The ensemble's prediction: the mean of its members' outputs (probabilities)."""
+    return np.mean([m.predict(x, batch_size=batch_size) for m in models], axis=0)
 
 
 def seed_everything(t: TrainConfig) -> None:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
@@ -51,18 +52,24 @@ class ForecastData:
     origins: int = 0
     stride: int = 0
     log: str = "auto"  # "auto" (the series' default), "true" or "false"
+    # the LSTM predicts the deviation from the seasonal-naive forecast (seasonal differencing, Box & Jenkins);
+    # "auto" = when the period is a fixed calendar cycle (2..52 steps) that the window covers; off by default:
+    # on airline and co2 it raised the MASE (0.84 -> 1.08, 0.35 -> 0.41)
+    seasonal_residual: str = "false"
     validation: float = 0.15  # fraction of the training windows (the latest) used to pick the epoch
     ensemble: int = 3  # networks averaged
+    max_steps: int = 6000  # optimizer steps per network at most: long series get fewer epochs (0 = no cap)
 
     def __post_init__(self) -> None:
         if self.csv and not self.column:
             raise ValueError("data.csv needs data.column")
         if min(self.period, self.window, self.horizon, self.origins, self.stride) < 0:
             raise ValueError("data.period, window, horizon, origins and stride must be >= 0")
-        if self.log not in ("auto", "true", "false"):
-            raise ValueError(f"data.log must be auto, true or false, got {self.log!r}")
-        if not 0.0 < self.validation < 0.5 or self.ensemble < 1:
-            raise ValueError("data.validation must be in (0, 0.5) and data.ensemble >= 1")
+        for name in ("log", "seasonal_residual"):
+            if getattr(self, name) not in ("auto", "true", "false"):
+                raise ValueError(f"data.{name} must be auto, true or false, got {getattr(self, name)!r}")
+        if not 0.0 < self.validation < 0.5 or self.ensemble < 1 or self.max_steps < 0:
+            raise ValueError("data.validation must be in (0, 0.5), data.ensemble >= 1, data.max_steps >= 0")
 
 
 @dataclass
@@ -74,6 +81,7 @@ class Problem:
     horizon: int
     origins: list[int]  # forecast from values[:o]
     log: bool
+    seasonal_residual: bool
     description: str
 
 
@@ -101,7 +109,14 @@ def resolve(d: ForecastData) -> Problem:
                          f"{n_orig} origins {stride} apart: the training part would have {max(first, 0)} values, "
                          f"needs at least {need}. Use a shorter data.window/data.horizon or fewer data.origins")
     origins = [first + k * stride for k in range(n_orig)]
-    return Problem(name, values, period, window, horizon, origins, use_log, desc)
+    if d.seasonal_residual == "auto":
+        residual = 1 < period <= 52 and window >= period
+    else:
+        residual = d.seasonal_residual == "true"
+        if residual and not (1 < period <= window):
+            raise ValueError(f"{name}: data.seasonal_residual needs 1 < period <= window, got period {period} "
+                             f"and window {window}")
+    return Problem(name, values, period, window, horizon, origins, use_log, residual, desc)
 
 
 def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
@@ -145,10 +160,18 @@ class LSTMForecaster:
     def _inv(self, v: np.ndarray) -> np.ndarray:
         return np.exp(v) if self.p.log else v
 
+    def _anchor(self, x: np.ndarray) -> np.ndarray:
+        """What the network's outputs are added to: the last value, or the seasonal-naive forecast. (M, H)"""
+        if not self.p.seasonal_residual:
+            return np.repeat(x[:, -1:], self.p.horizon, axis=1)
+        season = x[:, -self.p.period:]  # (M, m)
+        return season[:, np.arange(self.p.horizon) % self.p.period]
+
     def _xy(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = sliding_windows(z, self.p.window, self.p.horizon)  # (M, W, 1), (M, H)
         last = x[:, -1:, 0]  # (M, 1)
-        return ((x - last[:, :, None]) / self.scale).astype(np.float32), ((y - last) / self.scale).astype(np.float32)
+        anchor = self._anchor(x[:, :, 0])  # (M, H)
+        return ((x - last[:, :, None]) / self.scale).astype(np.float32), ((y - anchor) / self.scale).astype(np.float32)
 
     def fit(self, train_values: np.ndarray, run: Run, verbose: int = 0) -> None:
         import lstmkit
@@ -159,6 +182,11 @@ class LSTMForecaster:
         x, y = self._xy(z)
         n_val = max(1, int(round(len(x) * self.d.validation)))
         x_tr, y_tr, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+        per_epoch = -(-len(x_tr) // self.t.batch_size)
+        if self.d.max_steps and self.t.epochs * per_epoch > self.d.max_steps:
+            self.t = dataclasses.replace(self.t, epochs=max(1, self.d.max_steps // per_epoch))
+            log.info("forecast: %d epochs of %d steps (data.max_steps=%d)", self.t.epochs, per_epoch,
+                     self.d.max_steps)
         self.models = []
         for k in range(self.d.ensemble):
             import torch
@@ -180,7 +208,7 @@ class LSTMForecaster:
         z = self._tf(history_values[-self.p.window:])
         x = ((z - z[-1]) / self.scale).astype(np.float32)[None, :, None]  # (1, W, 1)
         step = np.mean([m.predict(x)[0] for m in self.models], axis=0)  # (H,)
-        return self._inv(z[-1] + step * self.scale)
+        return self._inv(self._anchor(z[None])[0] + step * self.scale)
 
 
 class Forecast(Recipe):
@@ -221,11 +249,13 @@ class Forecast(Recipe):
         from .base import plot_history
 
         plot_history(fc.history, run.path / "learning_curves.png", f"forecast {p.name}")
-        run.write_json("artifacts.json", {"scale": fc.scale, "log": p.log, "window": p.window,
+        run.write_json("artifacts.json", {"scale": fc.scale, "log": p.log, "seasonal_residual": p.seasonal_residual,
+                                          "window": p.window,
                                           "horizon": p.horizon, "period": p.period})
-        out: dict[str, Any] = {"series": p.name, "description": p.description, "n": len(p.values),
+        out: dict[str, Any] = {"epochs": fc.t.epochs, "series": p.name, "description": p.description, "n": len(p.values),
                                "period": p.period, "window": p.window, "horizon": p.horizon,
-                               "origins": p.origins, "log_scale": p.log, "mase_scale": scale}
+                               "origins": p.origins, "log_scale": p.log, "seasonal_residual": p.seasonal_residual,
+                               "mase_scale": scale}
         for model_name, sc in scores.items():
             out.update({f"{model_name}_{k}": v for k, v in sc.items()})
         out["lstm_beats_both"] = bool(scores["lstm"]["mase"] < min(scores["ets"]["mase"],

@@ -14,9 +14,10 @@ import torch
 
 from ..data import Vocabulary, load_rotten_tomatoes, load_shakespeare, pad_sequences, stratified_split
 from ..data.files import read_labelled_text_csv
-from ..layers import LSTM, Dense, Dropout, Embedding
+from ..layers import LSTM, Dense, Embedding
 from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, classification_report, compile_model,
-                   fit_best, lstm_stack, plot_confusion, plot_history)
+                   fit_best, load_members, lstm_stack, plot_confusion, plot_history, predict_members,
+                   train_members)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Sentiment(Recipe):
                                                    dropout=0.5),
                            TrainConfig(epochs=8, batch_size=32, lr=1e-3, schedule="cosine"))
         if quick:
-            cfg.data.limit, cfg.train.epochs = 2500, 3
+            cfg.data.limit, cfg.train.epochs, cfg.train.lr = 2500, 4, 5e-3
             cfg.model.embed_dim, cfg.model.hidden_size = 32, 32
         return cfg
 
@@ -89,12 +90,12 @@ class Sentiment(Recipe):
         from .. import Sequential
 
         m = cfg.model
-        model = Sequential([Embedding(len(vocab), m.embed_dim or 128, mask_zero=True, input_shape=(d.max_len,)),
-                            *lstm_stack(m), Dense(len(classes), activation="softmax")])
-        compile_model(model, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
-                      -(-len(tr) // cfg.train.batch_size))
-        best, history = fit_best(model, run, cfg.train, x[tr], y[tr], (x[val], y[val]), "val_accuracy")
-        probs = best.predict(x[test], batch_size=256)
+        build = lambda: Sequential([  # noqa: E731
+            Embedding(len(vocab), m.embed_dim or 128, mask_zero=True, input_shape=(d.max_len,)), *lstm_stack(m),
+            Dense(len(classes), activation="softmax")])
+        models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
+                                        x[tr], y[tr], (x[val], y[val]), "val_accuracy")
+        probs = predict_members(models, x[test])  # (N, C)
         report = classification_report(y[test], probs.argmax(-1), classes)
         plot_history(history, run.path / "learning_curves.png", self.name)
         plot_confusion(np.array(report["confusion_matrix"]), classes, run.path / "confusion_matrix.png",
@@ -105,16 +106,13 @@ class Sentiment(Recipe):
         return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
                 "majority_class_accuracy": majority, "confusion_matrix": report["confusion_matrix"],
                 "classes": classes, "vocab_size": len(vocab), "n_train": len(tr), "n_validation": len(val),
-                "n_test": len(test), "epochs_run": len(history["loss"]),
+                "n_test": len(test), "epochs_run": len(history["loss"]), "ensemble": len(models),
                 "best_val_accuracy": float(max(history["val_accuracy"]))}
 
     def predict(self, run: Run, inputs: list[str]) -> list[Any]:
-        import lstmkit
-
         art = run.read_json("artifacts.json")
         vocab = Vocabulary.load(run.path / "vocab.json")
-        model = lstmkit.load_model(run.model_path)
-        probs = model.predict(_encode(vocab, inputs, art["max_len"]), batch_size=256)
+        probs = predict_members(load_members(run), _encode(vocab, inputs, art["max_len"]))  # (N, C)
         return [{"text": t, "label": art["classes"][int(p.argmax())], "probability": float(p.max())}
                 for t, p in zip(inputs, probs)]
 
