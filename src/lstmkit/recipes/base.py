@@ -361,12 +361,36 @@ class Recipe:
     def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
         raise NotImplementedError
 
+    def test_data(self, cfg: RecipeConfig, run: Run) -> Optional[tuple[Any, np.ndarray, list[str]]]:
+        """(x_test, y_test, classes) rebuilt from a run's config, for :meth:`evaluate`; None = not available."""
+        return None
+
     def evaluate(self, run: Run) -> dict:
-        """Recompute the test metrics from the saved model (the default reads them back)."""
-        return run.read_json("metrics.json")
+        """The run's recorded metrics; for classifiers, the test accuracy and confusion matrix recomputed from
+        the saved model files and the test data (``recomputed: true``)."""
+        metrics = run.read_json("metrics.json")
+        data = self.test_data(load_config(self, run), run)
+        if data is None:
+            return metrics
+        x, y, classes = data
+        report = classification_report(y, predict_members(load_members(run), x).argmax(-1), classes)
+        return {**metrics, "test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
+                "confusion_matrix": report["confusion_matrix"], "recomputed": True}
 
     def predict(self, run: Run, inputs: list[str]) -> list[Any]:
         raise ValueError(f"recipe {self.name} has no predict; see `lstmkit recipes`")
+
+
+def load_config(recipe: Recipe, run: Run) -> RecipeConfig:
+    """A run's resolved config, rebuilt into the recipe's dataclasses (and validated again)."""
+    saved = run.read_json("config.json")
+    cfg = recipe.default_config(bool(saved.get("quick")))
+    for section in ("data", "model", "train"):
+        part = getattr(cfg, section)
+        names = {f.name for f in dataclasses.fields(part)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.get(section, {}).items() if k in names}
+        setattr(cfg, section, dataclasses.replace(part, **values))
+    return cfg
 
 
 def run_recipe(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = False,

@@ -78,6 +78,11 @@ class MnistRows(Recipe):
         return _finish(self, run, models, history, xt, yt, [str(d) for d in range(10)],
                        {"n_train": len(x_tr), "n_test": len(xt)})
 
+    def test_data(self, cfg: RecipeConfig, run: Run):
+        _, (xt, yt) = load_mnist()
+        n = cfg.data.n_test or len(xt)
+        return xt[:n].astype(np.float32) / 255.0, yt[:n], [str(d) for d in range(10)]
+
     def predict(self, run: Run, inputs: list[str]) -> list[Any]:
         """Classify 28x28 images (PNG/JPEG via matplotlib, or .npy arrays), white digit on black."""
         models = load_members(run)
@@ -155,6 +160,14 @@ class JapaneseVowels(Recipe):
         run.write_json("artifacts.json", {"mean": mean, "std": std, "max_len": 29})
         return _finish(self, run, models, history, xt, yt, [f"speaker {i + 1}" for i in range(9)],
                        {"n_train": len(tr), "n_validation": len(val), "n_test": len(yt)})
+
+
+    def test_data(self, cfg: RecipeConfig, run: Run):
+        art = run.read_json("artifacts.json")
+        mean, std = np.asarray(art["mean"]), np.asarray(art["std"])
+        _, (xts, yt) = load_japanese_vowels()
+        xt, _ = pad_sequences([(a - mean) / std for a in xts], max_len=art["max_len"], value=0.0)
+        return xt, yt, [f"speaker {i + 1}" for i in range(9)]
 
 
 # --- smartwatch exercises ------------------------------------------------------------------------------------

@@ -109,6 +109,13 @@ class Sentiment(Recipe):
                 "n_test": len(test), "epochs_run": len(history["loss"]), "ensemble": len(models),
                 "best_val_accuracy": float(max(history["val_accuracy"]))}
 
+    def test_data(self, cfg: RecipeConfig, run: Run):
+        art = run.read_json("artifacts.json")
+        texts, y, _ = self.load(cfg.data)
+        test = np.asarray(art["split"]["test"], dtype=np.int64)
+        vocab = Vocabulary.load(run.path / "vocab.json")
+        return _encode(vocab, [texts[i] for i in test], art["max_len"]), y[test], art["classes"]
+
     def predict(self, run: Run, inputs: list[str]) -> list[Any]:
         art = run.read_json("artifacts.json")
         vocab = Vocabulary.load(run.path / "vocab.json")
