@@ -299,3 +299,26 @@ def test_progress_lines_when_not_a_terminal(capsys):
     model.fit(x, y, epochs=2, batch_size=10, verbose=1)
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out and "mae:" in out
+
+
+def test_learning_rate_schedule_is_saved_with_the_model(tmp_path):
+    from lstmkit.train import CosineDecay
+
+    torch.manual_seed(0)
+    model = Sequential([LSTM(4, input_shape=(5, 2)), Dense(1)])
+    model.compile(optimizer={"name": "adam", "learning_rate": CosineDecay(1e-2, 10)}, loss="mse")
+    x = np.random.default_rng(0).random((20, 5, 2), dtype=np.float32)
+    y = x.sum((1, 2))[:, None]
+    model.fit(x, y, epochs=2, batch_size=10, verbose=0)
+    lrs = [g["lr"] for g in model.trainer.optimizer.param_groups]
+    assert lrs == [pytest.approx(CosineDecay(1e-2, 10)(3))]  # set before each of the 4 steps
+    model.save(tmp_path / "m.safetensors")
+    back = lstmkit.load_model(tmp_path / "m.safetensors")
+    sched = back.compile_config["optimizer"]["learning_rate"]
+    assert sched == {"class_name": "CosineDecay", "config": {"initial_learning_rate": 0.01, "decay_steps": 10,
+                                                            "alpha": 0.0, "warmup_steps": 0}}
+    assert back.trainer.lr_schedule(5) == pytest.approx(0.005)
+    assert back.evaluate(x, y) == pytest.approx(model.evaluate(x, y))
+    with pytest.raises(ValueError, match="unknown learning-rate schedule 'Nope'"):
+        Sequential([LSTM(4, input_shape=(5, 2)), Dense(1)]).compile(
+            optimizer={"name": "adam", "learning_rate": {"class_name": "Nope"}}, loss="mse")
