@@ -118,12 +118,12 @@ class KerasAdam(_KerasOptimizer):
             p.mul_(1 - lr * group["weight_decay"])
         alpha = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
         m, v = state["m"], state["v"]
-        m.add_(g - m, alpha=1 - b1)
-        v.add_(g * g - v, alpha=1 - b2)
+        m.lerp_(g, 1 - b1)  # m + (1 - b1)(g - m), Keras' form, without temporaries
+        v.lerp_(g * g, 1 - b2)
         if group["amsgrad"]:
             torch.maximum(state["v_hat"], v, out=state["v_hat"])
             v = state["v_hat"]
-        p.sub_(m * alpha / (v.sqrt() + eps))
+        p.addcdiv_(m, v.sqrt().add_(eps), value=-alpha)
 
 
 def _sgd(params, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
