@@ -58,9 +58,11 @@ class Sentiment(Recipe):
     def default_config(self, quick: bool) -> RecipeConfig:
         cfg = RecipeConfig(TextData(), ModelConfig(hidden_size=64, embed_dim=128, bidirectional=True,
                                                    dropout=0.5),
-                           TrainConfig(epochs=8, batch_size=32, lr=1e-3, schedule="cosine"))
+                           # validation accuracy peaks in epoch 1-2 and then falls as the model memorises the
+                           # 9,605 snippets: 3 epochs, and 5 networks averaged
+                           TrainConfig(epochs=3, batch_size=32, lr=1e-3, schedule="cosine", ensemble=5))
         if quick:
-            cfg.data.limit, cfg.train.epochs, cfg.train.lr = 2500, 4, 5e-3
+            cfg.data.limit, cfg.train.epochs, cfg.train.lr, cfg.train.ensemble = 2500, 4, 5e-3, 1
             cfg.model.embed_dim, cfg.model.hidden_size = 32, 32
         return cfg
 
