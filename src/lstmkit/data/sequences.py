@@ -114,3 +114,42 @@ def group_split(groups: np.ndarray, test_groups: Sequence[int]) -> tuple[np.ndar
     if not mask.any() or mask.all():
         raise ValueError(f"test groups {list(test_groups)} leave an empty train or test part")
     return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def collate_padded(batch: Sequence[tuple]) -> tuple:
+    """A ``DataLoader`` ``collate_fn`` for variable-length sequences: items ``(x_i (T_i, F), y_i)`` become
+    ``(x (B, T_max, F) float32, lengths (B,) int64, y (B,))``, ready for ``lstmkit.LSTM(x, lengths=lengths)``.
+
+    >>> import torch
+    >>> x, n, y = collate_padded([(np.ones((2, 3)), 0), (np.ones((4, 3)), 1)])
+    >>> tuple(x.shape), n.tolist(), y.tolist()
+    ((2, 4, 3), [2, 4], [0, 1])
+    """
+    import torch
+
+    if not batch:
+        raise ValueError("collate_padded got an empty batch")
+    xs, ys = zip(*[(item[0], item[1]) for item in batch])
+    x, lengths = pad_sequences([np.asarray(a) for a in xs])
+    return torch.from_numpy(x), torch.from_numpy(lengths), torch.as_tensor(np.asarray(ys))
+
+
+def train_val_test_split(y: np.ndarray, test: float, validation: float, seed: int = 0,
+                         stratify: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded index split into train, validation and test parts (fractions of the whole), stratified by the
+    labels ``y`` unless ``stratify=False``; each part sorted.
+
+    >>> tr, va, te = train_val_test_split(np.array([0, 1] * 50), test=0.2, validation=0.1)
+    >>> len(tr), len(va), len(te)
+    (70, 10, 20)
+    """
+    if not (0 < test < 1 and 0 < validation < 1 and test + validation < 1):
+        raise ValueError(f"need 0 < test, validation and test + validation < 1, got {test} and {validation}")
+    y = np.asarray(y)
+    if stratify:
+        rest, te = stratified_split(y, test, seed)
+        tr_i, va_i = stratified_split(y[rest], validation / (1 - test), seed)
+        return np.sort(rest[tr_i]), np.sort(rest[va_i]), te
+    perm = np.random.default_rng(seed).permutation(len(y))
+    n_te, n_va = int(round(len(y) * test)), int(round(len(y) * validation))
+    return np.sort(perm[n_te + n_va:]), np.sort(perm[n_te: n_te + n_va]), np.sort(perm[:n_te])

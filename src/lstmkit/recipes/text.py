@@ -12,7 +12,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from ..data import Vocabulary, load_rotten_tomatoes, load_shakespeare, pad_sequences, stratified_split
+from ..data import Vocabulary, load_rotten_tomatoes, load_shakespeare, pad_sequences, train_val_test_split
 from ..data.files import read_labelled_text_csv
 from ..layers import LSTM, Dense, Embedding
 from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, classification_report, compile_model,
@@ -82,9 +82,7 @@ class Sentiment(Recipe):
     def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
         d = cfg.data
         texts, y, classes = self.load(d)
-        rest, test = stratified_split(y, d.test, seed=cfg.train.seed)
-        tr_i, val_i = stratified_split(y[rest], d.validation / (1 - d.test), seed=cfg.train.seed)
-        tr, val = rest[tr_i], rest[val_i]
+        tr, val, test = train_val_test_split(y, d.test, d.validation, seed=cfg.train.seed)
         vocab = Vocabulary.build([texts[i] for i in tr], level="word", max_size=d.vocab_size,
                                  min_count=d.min_count)
         vocab.save(run.path / "vocab.json")
