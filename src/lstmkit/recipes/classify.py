@@ -53,10 +53,11 @@ class MnistRows(Recipe):
 
     def default_config(self, quick: bool) -> RecipeConfig:
         cfg = RecipeConfig(MnistData(), ModelConfig(hidden_size=128, num_layers=2, dropout=0.2),
-                           TrainConfig(epochs=20, batch_size=128, lr=1e-3, schedule="cosine"))
+                           # one network reached 98.98% (seed 0); three averaged, about 11 minutes on 2 cores
+                           TrainConfig(epochs=20, batch_size=128, lr=1e-3, schedule="cosine", ensemble=3))
         if quick:
             cfg.data = MnistData(n_train=2000, n_test=500, validation=500)
-            cfg.model.hidden_size, cfg.train.epochs = 64, 3
+            cfg.model.hidden_size, cfg.train.epochs, cfg.train.ensemble = 64, 3, 1
         return cfg
 
     def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
