@@ -104,6 +104,27 @@ def table() -> str:
         met_s = "n/a" if met is None else ("yes" if met else "**no**")
         lines.append(f"| {key} | {metric} | {_fmt(value)} | {judge} | {base} | {met_s} | "
                      f"{rec['process_seconds'] / 60:.1f} min | `{rec['command']}` |")
+    fc = [json.loads((RESULTS / f"{k}.json").read_text())["metrics"] for k in RUNS_TABLE
+          if k.startswith("forecast-") and (RESULTS / f"{k}.json").exists()]
+    if fc:
+        wins = sum(m["lstm_beats_both"] for m in fc)
+        lines += ["", f"Forecast target (the LSTM beats both baselines on most series): **{wins} of {len(fc)}** "
+                  f"series, so {'met' if wins > len(fc) / 2 else 'not met'}.",
+                  "", "## Forecasts in detail", "",
+                  "Errors pooled over every origin and step, in the series' units; MASE as in Hyndman & Koehler "
+                  "(2006), scaled by the in-sample seasonal-naive MAE.", "",
+                  "| series | n | period | window | horizon | origins | model | RMSE | MAE | MASE |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for m in fc:
+            for i, model in enumerate(("lstm", "seasonal_naive", "ets")):
+                head = (f"| {m['series']} | {m['n']} | {m['period']} | {m['window']} | {m['horizon']} | "
+                        f"{len(m['origins'])} " if i == 0 else "| | | | | | ")
+                name = {"lstm": "LSTM", "seasonal_naive": "seasonal naive", "ets": "Holt-Winters"}[model]
+                lines.append(f"{head}| {name} | {m[model + '_rmse']:.3f} | {m[model + '_mae']:.3f} | "
+                             f"{m[model + '_mase']:.3f} |")
+    notes = RESULTS / "NOTES.md"  # hand-written remarks on the recorded runs, appended as they are
+    if notes.exists():
+        lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
 
 
