@@ -76,8 +76,8 @@ def table() -> str:
     lines = ["# Accuracy of the recipes on real data", "",
              "Written by `python benchmarks/accuracy.py` from `benchmarks/results/accuracy/*.json`; each row's "
              "command reproduces it. Wall time is the whole process (data, training, evaluation, plots) on 2 "
-             "threads of the build machine. Test data is never used to choose an epoch: the best epoch is "
-             "picked on a validation split.", "",
+             "threads of the build machine. Test data is never used to choose an epoch: it is picked on a "
+             "validation split, or is the last one.", "",
              "| run | metric | result | target | baseline | met | wall time | command |",
              "|---|---|---|---|---|---|---|---|"]
     for key, (_, _, metric, judge) in RUNS_TABLE.items():
