@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from lstmkit.cli import main
 from lstmkit.data import load_sunspots_yearly, sliding_windows
@@ -31,9 +32,8 @@ def test_demo_variant_runs_on_fused_backend():
     assert res["backend"].startswith("fused") and np.isfinite(res["lstm_rmse"])
 
 
-def test_cli(capsys):
-    assert main(["demo", "--epochs", "40"]) == 0
-    out = capsys.readouterr().out
-    assert "LSTM RMSE" in out and "last-value baseline" in out
-    assert main(["demo", "--activation", "swishy"]) == 2
-    assert "unknown activation 'swishy'" in capsys.readouterr().err
+def test_cli():
+    res = CliRunner().invoke(main, ["demo", "--epochs", "40"])
+    assert res.exit_code == 0 and "LSTM RMSE" in res.output and "last-value baseline" in res.output
+    res = CliRunner().invoke(main, ["demo", "--activation", "swishy"])
+    assert res.exit_code == 2 and "unknown activation 'swishy'" in res.output
