@@ -27,7 +27,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-# the main job: a real recipe end to end (speaker recognition from real speech, about a minute on 2 cores)
+# the main job: a real recipe end to end (speaker recognition from real speech, about 20 seconds on 2 cores)
 demo: install
 	$(BIN)/lstmkit -v train japanese-vowels
 
