@@ -122,11 +122,18 @@ def test_cli_errors_exit_2_with_a_message(tmp_path):
     f.write_text("t,y\n" + "".join(f"{i},{i % 7}\n" for i in range(40)) + "41,oops\n")
     res = CliRunner().invoke(main, ["forecast", str(f), "--column", "y", "--horizon", "3"])
     assert res.exit_code == 2 and f"{f}: column 'y', row 42: 'oops' is not a number" in res.output
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "y", "--out", str(tmp_path / "failed")])
+    assert res.exit_code == 2 and not (tmp_path / "failed").exists()  # a failed run leaves nothing behind
     res = CliRunner().invoke(main, ["forecast", str(f), "--column", "sales"])
     assert res.exit_code == 2 and "no column 'sales'" in res.output
     (tmp_path / "e.csv").write_text("")
     res = CliRunner().invoke(main, ["classify", str(tmp_path / "e.csv")])
     assert res.exit_code == 2 and "the file is empty" in res.output
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.safetensors").write_bytes(b"x")
+    res = CliRunner().invoke(main, ["train", "forecast", "--quick", "--out", str(tmp_path / "old")])
+    assert res.exit_code == 2 and "already exists and is not an empty folder" in res.output
+    assert (tmp_path / "old" / "model.safetensors").read_bytes() == b"x"  # nothing overwritten
     res = CliRunner().invoke(main, ["evaluate", str(tmp_path)])
     assert res.exit_code == 2 and "not a run directory" in res.output
     f.write_text("t,y\n" + "".join(f"{i},{i}\n" for i in range(10)))

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import time
 import typing
@@ -190,8 +191,13 @@ def _json_default(o: Any) -> Any:
 
 
 def default_run_dir(name: str) -> Path:
-    root = Path(os.environ.get("LSTMKIT_RUNS", "runs"))
-    return root / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    """``runs/NAME-YYYYmmdd-HHMMSS`` (under ``$LSTMKIT_RUNS``), with ``-2``, ``-3``... if that is taken."""
+    base = Path(os.environ.get("LSTMKIT_RUNS", "runs")) / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
 
 
 # --- models and training ----------------------------------------------------------------------------------
@@ -397,14 +403,22 @@ def run_recipe(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = Fals
                out: Optional[Path] = None, verbose: int = 2) -> tuple[Run, dict]:
     """Resolve the config, make the run directory, train, and write ``config.json`` and ``metrics.json``."""
     cfg = apply_overrides(recipe.default_config(quick), overrides)
-    run = Run(Path(out) if out else default_run_dir(recipe.name))
-    seed_everything(cfg.train)
-    run.write_json("config.json", {"recipe": recipe.name, "quick": quick, "overrides": list(overrides),
-                                   "lstmkit": __version__, "torch": torch.__version__,
-                                   "python": platform.python_version(), "threads": torch.get_num_threads(),
-                                   "command": " ".join(sys.argv), **cfg.to_dict()})
-    start = time.perf_counter()
-    metrics = recipe.train(cfg, run, quick)
+    path = Path(out) if out else default_run_dir(recipe.name)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        # never mix two runs' files (a stale model-k.safetensors would join the next run's ensemble)
+        raise ValueError(f"{path} already exists and is not an empty folder; choose another --out or remove it")
+    run = Run(path)
+    try:
+        seed_everything(cfg.train)
+        run.write_json("config.json", {"recipe": recipe.name, "quick": quick, "overrides": list(overrides),
+                                       "lstmkit": __version__, "torch": torch.__version__,
+                                       "python": platform.python_version(), "threads": torch.get_num_threads(),
+                                       "command": " ".join(sys.argv), **cfg.to_dict()})
+        start = time.perf_counter()
+        metrics = recipe.train(cfg, run, quick)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # a failed run leaves no half-written directory behind
+        raise
     metrics = {"recipe": recipe.name, "quick": quick, "target": recipe.target, **metrics,
                "wall_seconds": round(time.perf_counter() - start, 1)}
     run.write_json("metrics.json", metrics)
