@@ -353,6 +353,23 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: Seque
             "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
 
 
+def finish_classification(name: str, run: Run, models: Sequence, history: dict, x_test, y_test: np.ndarray,
+                          classes: Sequence[str], extra: dict) -> dict:
+    """Test a classification run's models (their mean), draw its learning curves and confusion matrix, and
+    return the metrics every classifier reports, plus ``extra``."""
+    probs = predict_members(models, x_test)  # (N, C), the ensemble's mean
+    report = classification_report(y_test, probs.argmax(-1), classes)
+    plot_history(history, run.path / "learning_curves.png", name)
+    plot_confusion(np.array(report["confusion_matrix"]), classes, run.path / "confusion_matrix.png",
+                   f"{name}: test accuracy {report['accuracy']:.4f}")
+    chance = float(np.bincount(y_test, minlength=len(classes)).max() / len(y_test))
+    return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
+            "majority_class_accuracy": chance, "confusion_matrix": report["confusion_matrix"],
+            "classes": list(classes), "epochs_run": len(history["loss"]),
+            "best_val_accuracy": float(max(history["val_accuracy"])) if "val_accuracy" in history else None,
+            "ensemble": len(models), **extra}
+
+
 # --- the recipe protocol -----------------------------------------------------------------------------------
 
 class Recipe:

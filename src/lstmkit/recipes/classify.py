@@ -12,24 +12,10 @@ import numpy as np
 from ..data import (WATCH_CLASSES, group_split, load_japanese_vowels, load_mnist, load_watch, pad_sequences,
                     stratified_split)
 from ..layers import Dense, Masking
-from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, classification_report, load_members,
-                   lstm_stack, plot_confusion, plot_history, predict_members, train_members)
+from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, finish_classification, load_members,
+                   lstm_stack, predict_members, train_members)
 
 log = logging.getLogger(__name__)
-
-
-def _finish(recipe: Recipe, run: Run, models: list, history: dict, x_test, y_test, classes, extra: dict) -> dict:
-    probs = predict_members(models, x_test)  # (N, C), the ensemble's mean
-    report = classification_report(y_test, probs.argmax(-1), classes)
-    plot_history(history, run.path / "learning_curves.png", recipe.name)
-    plot_confusion(np.array(report["confusion_matrix"]), classes, run.path / "confusion_matrix.png",
-                   f"{recipe.name}: test accuracy {report['accuracy']:.4f}")
-    chance = float(np.bincount(y_test, minlength=len(classes)).max() / len(y_test))
-    return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
-            "majority_class_accuracy": chance, "confusion_matrix": report["confusion_matrix"],
-            "classes": list(classes), "epochs_run": len(history["loss"]),
-            "best_val_accuracy": float(max(history["val_accuracy"])) if "val_accuracy" in history else None,
-            "ensemble": len(models), **extra}
 
 
 # --- MNIST, row by row ----------------------------------------------------------------------------------
@@ -43,6 +29,18 @@ class MnistData:
     def __post_init__(self) -> None:
         if self.n_train < 0 or self.n_test < 0 or self.validation < 1:
             raise ValueError("data.n_train and data.n_test must be >= 0, data.validation >= 1")
+
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def _pixels(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / 255.0  # (N, 28, 28): 28 steps of 28 pixels
+
+
+def _mnist_test(xt: np.ndarray, yt: np.ndarray, d: "MnistData") -> tuple[np.ndarray, np.ndarray]:
+    n = d.n_test or len(xt)
+    return _pixels(xt[:n]), yt[:n]
 
 
 class MnistRows(Recipe):
@@ -62,12 +60,10 @@ class MnistRows(Recipe):
 
     def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
         (x, y), (xt, yt) = load_mnist()
-        x = x.astype(np.float32) / 255.0  # (60000, 28, 28): 28 steps of 28 pixels
-        xt = xt.astype(np.float32) / 255.0
+        x = _pixels(x)
         if cfg.data.n_train:
             x, y = x[: cfg.data.n_train + cfg.data.validation], y[: cfg.data.n_train + cfg.data.validation]
-        if cfg.data.n_test:
-            xt, yt = xt[: cfg.data.n_test], yt[: cfg.data.n_test]
+        xt, yt = _mnist_test(xt, yt, cfg.data)
         v = cfg.data.validation  # the last images of the training set, as Keras' validation_split takes them
         x_tr, y_tr, x_val, y_val = x[:-v], y[:-v], x[-v:], y[-v:]
         from .. import Sequential
@@ -76,13 +72,12 @@ class MnistRows(Recipe):
                                     Dense(10, activation="softmax")])
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
                                         x_tr, y_tr, (x_val, y_val), "val_accuracy")
-        return _finish(self, run, models, history, xt, yt, [str(d) for d in range(10)],
-                       {"n_train": len(x_tr), "n_test": len(xt)})
+        return finish_classification(self.name, run, models, history, xt, yt, DIGITS,
+                                     {"n_train": len(x_tr), "n_test": len(xt)})
 
     def test_data(self, cfg: RecipeConfig, run: Run):
         _, (xt, yt) = load_mnist()
-        n = cfg.data.n_test or len(xt)
-        return xt[:n].astype(np.float32) / 255.0, yt[:n], [str(d) for d in range(10)]
+        return (*_mnist_test(xt, yt, cfg.data), DIGITS)
 
     def predict(self, run: Run, inputs: list[str]) -> list[Any]:
         """Classify 28x28 images (PNG/JPEG via matplotlib, or .npy arrays), white digit on black."""
@@ -128,6 +123,15 @@ def _standardise(train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return allx.mean(0), allx.std(0) + 1e-8
 
 
+SPEAKERS = [f"speaker {i + 1}" for i in range(9)]
+
+
+def _vowel_frames(seqs: list[np.ndarray], mean: np.ndarray, std: np.ndarray, max_len: int) -> np.ndarray:
+    """Standardised with the training statistics, right-padded with zeros: (N, max_len, 12)."""
+    x, _ = pad_sequences([(a - mean) / std for a in seqs], max_len=max_len, value=0.0)
+    return x
+
+
 class JapaneseVowels(Recipe):
     name = "japanese-vowels"
     summary = "speaker recognition: 9 speakers from variable-length LPC cepstra (UEA JapaneseVowels)"
@@ -149,8 +153,7 @@ class JapaneseVowels(Recipe):
         else:
             tr, val = np.arange(len(y)), np.arange(0)
         mean, std = _standardise([xs[i] for i in tr])
-        x, _ = pad_sequences([(a - mean) / std for a in xs], max_len=29, value=0.0)  # (270, 29, 12)
-        xt, _ = pad_sequences([(a - mean) / std for a in xts], max_len=29, value=0.0)
+        x = _vowel_frames(xs, mean, std, 29)  # (270, 29, 12)
         # a standardised frame is never exactly all-zero, so Masking(0) marks only the padding
         from .. import Sequential
 
@@ -159,16 +162,15 @@ class JapaneseVowels(Recipe):
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
                                         x[tr], y[tr], (x[val], y[val]) if len(val) else None, "val_accuracy")
         run.write_json("artifacts.json", {"mean": mean, "std": std, "max_len": 29})
-        return _finish(self, run, models, history, xt, yt, [f"speaker {i + 1}" for i in range(9)],
-                       {"n_train": len(tr), "n_validation": len(val), "n_test": len(yt)})
-
+        return finish_classification(self.name, run, models, history, _vowel_frames(xts, mean, std, 29), yt,
+                                     SPEAKERS,
+                                     {"n_train": len(tr), "n_validation": len(val), "n_test": len(yt)})
 
     def test_data(self, cfg: RecipeConfig, run: Run):
         art = run.read_json("artifacts.json")
-        mean, std = np.asarray(art["mean"]), np.asarray(art["std"])
         _, (xts, yt) = load_japanese_vowels()
-        xt, _ = pad_sequences([(a - mean) / std for a in xts], max_len=art["max_len"], value=0.0)
-        return xt, yt, [f"speaker {i + 1}" for i in range(9)]
+        xt = _vowel_frames(xts, np.asarray(art["mean"]), np.asarray(art["std"]), art["max_len"])
+        return xt, yt, SPEAKERS
 
 
 # --- smartwatch exercises ------------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class Activity(Recipe):
         rec_pred = np.array([probs[o_te == i].mean(0).argmax() for i in test])
         rec_acc = float((rec_pred == y[test]).mean())
         run.write_json("artifacts.json", {"mean": mean, "std": std})
-        return _finish(self, run, models, history, x_te, y[o_te], list(WATCH_CLASSES),
+        return finish_classification(self.name, run, models, history, x_te, y[o_te], list(WATCH_CLASSES),
                        {"test_recording_accuracy": rec_acc, "n_train_segments": len(x_tr),
                         "n_test_segments": len(x_te), "n_test_recordings": len(test),
                         "test_subjects": test_s, "val_subjects": val_s})

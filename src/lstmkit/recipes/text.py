@@ -15,9 +15,8 @@ import torch
 from ..data import Vocabulary, load_rotten_tomatoes, load_shakespeare, pad_sequences, train_val_test_split
 from ..data.files import read_labelled_text_csv
 from ..layers import LSTM, Dense, Embedding
-from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, classification_report, compile_model,
-                   fit_best, load_members, lstm_stack, plot_confusion, plot_history, predict_members,
-                   train_members)
+from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, compile_model, finish_classification,
+                   fit_best, load_members, lstm_stack, plot_history, predict_members, train_members)
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +94,11 @@ class Sentiment(Recipe):
             Dense(len(classes), activation="softmax")])
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
                                         x[tr], y[tr], (x[val], y[val]), "val_accuracy")
-        probs = predict_members(models, x[test])  # (N, C)
-        report = classification_report(y[test], probs.argmax(-1), classes)
-        plot_history(history, run.path / "learning_curves.png", self.name)
-        plot_confusion(np.array(report["confusion_matrix"]), classes, run.path / "confusion_matrix.png",
-                       f"{self.name}: test accuracy {report['accuracy']:.4f}")
         run.write_json("artifacts.json", {"classes": classes, "max_len": d.max_len,
                                           "split": {"test": test, "validation": val}})
-        majority = float(np.bincount(y[test]).max() / len(test))
-        return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"],
-                "majority_class_accuracy": majority, "confusion_matrix": report["confusion_matrix"],
-                "classes": classes, "vocab_size": len(vocab), "n_train": len(tr), "n_validation": len(val),
-                "n_test": len(test), "epochs_run": len(history["loss"]), "ensemble": len(models),
-                "best_val_accuracy": float(max(history["val_accuracy"]))}
+        return finish_classification(self.name, run, models, history, x[test], y[test], classes,
+                                     {"vocab_size": len(vocab), "n_train": len(tr), "n_validation": len(val),
+                                      "n_test": len(test)})
 
     def test_data(self, cfg: RecipeConfig, run: Run):
         art = run.read_json("artifacts.json")
