@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
+import torch
 
 from ..data import load_series, sliding_windows
 from ..data.files import read_series_csv
 from ..layers import Dense
-from .base import ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, _pyplot, compile_model, lstm_stack
+from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, _pyplot, compile_model, fit_best,
+                   lstm_stack, predict_members)
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,6 @@ class LSTMForecaster:
 
     def fit(self, train_values: np.ndarray, run: Run, verbose: int = 0) -> None:
         import lstmkit
-        from ..train import CSVLogger, ModelCheckpoint
 
         z = self._tf(train_values)
         self.scale = float(np.std(np.diff(z)) * np.sqrt(self.p.horizon)) or 1.0
@@ -189,25 +190,18 @@ class LSTMForecaster:
                      self.d.max_steps)
         self.models = []
         for k in range(self.d.ensemble):
-            import torch
-
-            torch.manual_seed(self.t.seed + k)
+            torch.manual_seed(self.t.seed + k)  # each member's initial weights
             model = lstmkit.Sequential([*lstm_stack(self.m, input_shape=(self.p.window, 1)), Dense(self.p.horizon)])
-            compile_model(model, self.t, "mse", [], -(-len(x_tr) // self.t.batch_size))
-            path = run.path / (f"model-{k}.safetensors" if k else "model.safetensors")
-            cbs = [ModelCheckpoint(str(path), monitor="val_loss", save_best_only=True)]
-            if k == 0:
-                cbs.append(CSVLogger(str(run.path / "history.csv")))
-            h = model.fit(x_tr, y_tr, epochs=self.t.epochs, batch_size=self.t.batch_size,
-                          validation_data=(x_val, y_val), callbacks=cbs, verbose=verbose, seed=self.t.seed + k)
-            if k == 0:
-                self.history = h.history
-            self.models.append(lstmkit.load_model(path))
+            compile_model(model, self.t, "mse", [], per_epoch)
+            best, history = fit_best(model, run, self.t, x_tr, y_tr, (x_val, y_val), "val_loss", verbose=verbose,
+                                     member=k)
+            self.history = self.history or history
+            self.models.append(best)
 
     def forecast(self, history_values: np.ndarray) -> np.ndarray:
         z = self._tf(history_values[-self.p.window:])
         x = ((z - z[-1]) / self.scale).astype(np.float32)[None, :, None]  # (1, W, 1)
-        step = np.mean([m.predict(x)[0] for m in self.models], axis=0)  # (H,)
+        step = predict_members(self.models, x)[0]  # (H,), the members' mean
         return self._inv(self._anchor(z[None])[0] + step * self.scale)
 
 
