@@ -29,8 +29,39 @@ def test_auto_reports_why_native_was_skipped(opts, why):
     assert "native skipped: " in sel.reason and why in sel.reason
 
 
-def test_projection_reports_aten_kernel():
-    assert "ATen" in lstmkit.LSTM(4, 8, proj_size=2).backend_info()
+def test_projection_reports_aten_kernel_and_auto_prefers_fused():
+    assert "ATen" in lstmkit.LSTM(4, 8, proj_size=2, backend="native").backend_info()
+    sel = select_backend("auto", _req(LSTMConfig(4, 8, proj_size=2), training=False))
+    if BACKENDS["fused"].unsupported(_req(LSTMConfig(4, 8, proj_size=2))) is None:
+        assert sel.backend.name == "fused" and "ATen loop" in sel.reason
+
+
+@pytest.mark.parametrize("hidden, training, grad, packed, expected", [
+    (50, True, True, False, "fused"),  # training a small width: the hand-written BPTT is faster
+    (64, True, True, False, "fused"),
+    (128, True, True, False, "native"),  # from 128 up oneDNN's is as fast or faster
+    (50, False, True, False, "native"),  # eval mode
+    (50, True, False, False, "native"),  # no autograd: inference
+    (50, True, True, True, "native"),  # packed input goes to the kernel that takes it as it is
+])
+def test_auto_dispatch_by_shape(hidden, training, grad, packed, expected):
+    req = Request(LSTMConfig(4, hidden), torch.device("cpu"), torch.float32, training, False, grad, packed)
+    if expected == "fused" and BACKENDS["fused"].unsupported(req) is not None:
+        pytest.skip("fused extension unavailable")
+    sel = select_backend("auto", req)
+    assert sel.backend.name == expected, sel.reason
+    if expected == "fused":
+        assert "chosen over native" in sel.reason
+
+
+def test_auto_dispatch_reaches_the_layer():
+    lstm = lstmkit.LSTM(3, 16)
+    if BACKENDS["fused"].unsupported(lstm._request(lstm.weight_ih_l0, False)) is not None:
+        pytest.skip("fused extension unavailable")
+    assert lstm.backend_info().startswith("fused")  # training mode, parameters require grad
+    assert lstm.eval().backend_info().startswith("native")
+    with torch.no_grad():
+        assert lstm.train().backend_info().startswith("native")
 
 
 def test_recurrent_dropout_native_only_in_eval():
@@ -67,6 +98,6 @@ def test_registering_a_backend_slots_into_auto():
         x = torch.randn(5, 2, 3)
         torch.testing.assert_close(lstm(x)[0], ref(x)[0])
         assert calls == [1]
-        assert lstmkit.LSTM(3, 4).backend_info().startswith("native")  # vanilla still goes to native
+        assert lstmkit.LSTM(3, 128).backend_info().startswith("native")  # vanilla still goes to native
     finally:
         del BACKENDS["recording-test"]

@@ -265,6 +265,9 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     return DirectionResult(out, h_n, c_n, gate_tuple)
 
 
+PREFER_MAX_HIDDEN = 64  # "auto" trains widths up to this with fused even where native could run
+
+
 class FusedCPUBackend(Backend):
     name = "fused"
     description = "lstmkit fused C++ kernel with hand-written BPTT"
@@ -282,6 +285,24 @@ class FusedCPUBackend(Backend):
                 return f"fused needs a named {what}, not a callable"
         if load_extension() is None:
             return _error
+        return None
+
+    def preferred_over(self, other: str, req: Request) -> Optional[str]:
+        """Where "auto" runs a configuration native could run here instead, as measured by benchmarks/dispatch.py.
+
+        - proj_size > 0: oneDNN has no projection, so torch runs its ATen loop; fused was 1.5-5x faster
+          forward and forward+backward.
+        - training small recurrent widths: the hand-written BPTT took 0.5-1.0x oneDNN's forward+backward time
+          at hidden 16-64 and batch 1-256; from 128 up it is even or behind. Inference stays native, whose
+          forward is as fast or faster there.
+        """
+        cfg = req.config
+        if other != "native" or req.device.type != "cpu" or req.dtype != torch.float32:
+            return None
+        if cfg.proj_size > 0:
+            return "chosen over native: torch runs projections in its ATen loop on CPU, not oneDNN"
+        if req.training and req.grad and not req.packed and cfg.hidden_size <= PREFER_MAX_HIDDEN:
+            return f"chosen over native: faster to train at hidden size <= {PREFER_MAX_HIDDEN}"
         return None
 
     def run(self, x, h0, c0, lengths, weights, cfg, req):

@@ -1,7 +1,8 @@
 """The backend registry: one dict of backends and one :func:`select_backend`.
 
 A backend says which requests it cannot run (and why); ``"auto"`` takes the supported backend with the lowest
-priority number and reports why the faster ones were passed over. Naming a backend that cannot run a request
+priority number and reports why the faster ones were passed over, unless another backend says it is measured
+faster than that one on the request's shape (:meth:`Backend.preferred_over`), which then runs it. Naming a backend that cannot run a request
 raises with its reason. A GPU kernel (Triton/CUDA) registers itself the same way and declines CPU tensors.
 """
 
@@ -30,6 +31,8 @@ class Request:
     dtype: torch.dtype
     training: bool = False
     return_gates: bool = False
+    grad: bool = False  # autograd will differentiate this call (grad mode on, parameters require grad)
+    packed: bool = False  # the input is a PackedSequence
 
 
 class StackWeights(NamedTuple):
@@ -47,6 +50,11 @@ class Backend:
     def unsupported(self, req: Request) -> Optional[str]:
         """None if this backend can run ``req``, else a short reason."""
         raise NotImplementedError
+
+    def preferred_over(self, other: str, req: Request) -> Optional[str]:
+        """Why ``"auto"`` should run ``req`` here rather than on backend ``other``, its first choice by priority
+        (this one measured faster on the request's shape), or None."""
+        return None
 
     def describe(self, req: Request) -> str:
         """What runs ``req`` (e.g. which vendor kernel); shown by ``LSTM.backend_info()``."""
@@ -101,9 +109,14 @@ def select_backend(name: str, req: Request) -> Selection:
             raise ValueError(f"backend {name!r} cannot run this configuration: {why_not}")
         return Selection(backend, f"{name}: {backend.describe(req)} (requested)")
     passed_over = []
-    for backend in sorted(BACKENDS.values(), key=lambda b: b.priority):
+    ranked = sorted(BACKENDS.values(), key=lambda b: b.priority)
+    for backend in ranked:
         why_not = backend.unsupported(req)
         if why_not is None:
+            for other in ranked:  # a backend measured faster than this one on the request's shape
+                why_other = other.preferred_over(backend.name, req) if other is not backend else None
+                if why_other is not None and other.unsupported(req) is None:
+                    return Selection(other, f"{other.name}: {other.describe(req)} ({why_other})")
             reason = f"{backend.name}: {backend.describe(req)}"
             if passed_over:
                 reason += " [" + "; ".join(passed_over) + "]"

@@ -169,13 +169,17 @@ class LSTM(nn.Module):
                 if not n.startswith(("weight_ph", "ln_"))]
         return StackWeights(layers, flat)
 
-    def _request(self, like: Tensor, return_gates: bool) -> Request:
-        return Request(self.config, like.device, like.dtype, self.training, return_gates)
+    def _request(self, like: Tensor, return_gates: bool, packed: bool = False) -> Request:
+        grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in self.parameters()))
+        return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed)
 
     def backend_info(self, return_gates: bool = False) -> str:
-        """Which backend a forward call would use now (device, dtype, train/eval) and why.
+        """Which backend a forward call would use now (device, dtype, grad mode, train/eval) and why.
 
-        >>> LSTM(4, 8).backend_info().split(":")[0]
+        >>> LSTM(4, 128).backend_info().split(":")[0]
+        'native'
+        >>> with torch.no_grad():  # small widths train faster on the fused kernel; inference stays native
+        ...     LSTM(4, 8).backend_info().split(":")[0]
         'native'
         >>> LSTM(4, 8, peephole=True).backend_info().split(":")[0] != 'native'
         True
@@ -299,7 +303,7 @@ class LSTM(nn.Module):
         h0, c0 = self._initial_state(hx, B, data, batched=True)
         if sorted_idx is not None:  # hx is given in the caller's order; the kernel works in sorted order
             h0, c0 = h0.index_select(1, sorted_idx), c0.index_select(1, sorted_idx)
-        req = self._request(data, return_gates)
+        req = self._request(data, return_gates, packed=True)
         backend = select_backend(cfg.backend, req).backend
         out, h_n, c_n, gates = backend.run_packed(data, batch_sizes, h0, c0, self._stack_weights(), cfg, req)
         if unsorted_idx is not None:
