@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import lstmkit
+import lstmkit.kernels.fused as fused_mod
 from conftest import randomize_
 
 VARIANTS = [
@@ -192,5 +193,44 @@ def test_fused_large_fp32_paths_match_reference(opts):
         assert err(xf.grad, xd.grad) <= 2 * err(xr.grad, xd.grad) + 1e-6
         for (name, p), q, d in zip(fused.named_parameters(), ref.parameters(), exact.parameters(), strict=True):
             assert err(p.grad, d.grad) <= 2 * err(q.grad, d.grad) + 1e-6, name
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("opts", [{}, {"peephole": True, "zoneout": 0.2}, {"cifg": True, "peephole": True},
+                                  {"activation": "gelu", "recurrent_dropout": 0.3}, {"forget_bias": 1.0}])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fused_column_split_matches_reference(opts, batch):
+    # Small batches with a wide hidden layer: the threads split the hidden units in 16-float slices and meet
+    # at a barrier after every step. 272 units give the two threads unequal slices (144 and 128). Gradients
+    # too, since the forward pass that saves history for backward takes the same path.
+    H = 272
+    assert fused_mod._split_columns(batch, H) and not fused_mod._split_columns(64, H)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fused = lstmkit.LSTM(5, H, backend="fused", **opts)
+        randomize_(fused, seed=6, scale=0.15)
+        ref = lstmkit.LSTM(5, H, backend="reference", **opts)
+        ref.load_state_dict(fused.state_dict())
+        x = torch.randn(9, batch, 5)
+        lengths = torch.tensor([9, 4, 7][:batch])
+        for train in (True, False):
+            fused.train(train), ref.train(train)
+            rf, rr = _run(fused, x, lengths, seed=1), _run(ref, x, lengths, seed=1)
+            for a, b in zip(rf[:3], rr[:3], strict=True):
+                torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+            for ga, gb in zip(rf[3][0][0], rr[3][0][0], strict=True):  # gates and cell states, every step
+                torch.testing.assert_close(ga, gb, atol=2e-6, rtol=1e-5)
+            for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
+                torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4, msg=name)
+                p.grad = q.grad = None
+            with torch.no_grad():  # inference without history: two state slots used in turn
+                torch.manual_seed(2)
+                a = fused(x, lengths=lengths)
+                torch.manual_seed(2)
+                b = ref(x, lengths=lengths)
+            torch.testing.assert_close(a[0], b[0], atol=2e-6, rtol=1e-5)
+            torch.testing.assert_close(a[1][1], b[1][1], atol=2e-6, rtol=1e-5)
     finally:
         torch.set_num_threads(threads)

@@ -10,6 +10,7 @@
 // (G = 4) or [f, g, o] (G = 3, cifg). Optional tensors are passed as empty tensors.
 
 #include <ATen/Parallel.h>
+#include <omp.h>
 #include <ATen/native/CPUBlas.h>
 #include <torch/extension.h>
 
@@ -155,6 +156,29 @@ inline void ln_bwd_raw(const T* dy, const T* x, T mean, T rstd, const T* w, T* d
   }
 }
 
+// The gate pass of one row over n hidden units. z holds the pre-activations of the G gate blocks of n
+// ([i,] f, g, o), input and recurrent products and biases already summed; pi/pf/po are these units'
+// peephole weights (or null) and c_prev their previous cell state. Adds the peephole terms to z, writes the
+// gate activations into g (same layout) and the new cell state into cn.
+template <typename T>
+inline void gates_fwd(T* z, T* g, const T* c_prev, T* cn, const T* pi, const T* pf, const T* po, int64_t n,
+                      int64_t act, int64_t rec_act, bool cifg) {
+  const int64_t fo = cifg ? 0 : n, go = cifg ? n : 2 * n, oo = cifg ? 2 * n : 3 * n;
+  if (pf) {
+    for (int64_t j = 0; j < n; ++j) z[fo + j] += pf[j] * c_prev[j];
+    if (pi) for (int64_t j = 0; j < n; ++j) z[j] += pi[j] * c_prev[j];
+  }
+  act_fwd(rec_act, z + fo, g + fo, n);  // f = s(z_f)
+  if (!cifg) act_fwd(rec_act, z, g, n);  // i = s(z_i)
+  act_fwd(act, z + go, g + go, n);  // g = act(z_g)
+  for (int64_t j = 0; j < n; ++j) {
+    const T i = cifg ? T(1) - g[fo + j] : g[j];
+    cn[j] = g[fo + j] * c_prev[j] + i * g[go + j];  // c = f c_{t-1} + i g
+  }
+  if (po) for (int64_t j = 0; j < n; ++j) z[oo + j] += po[j] * cn[j];
+  act_fwd(rec_act, z + oo, g + oo, n);  // o = s(z_o)
+}
+
 inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 
 template <typename T>
@@ -265,7 +289,7 @@ std::vector<at::Tensor> fused_forward(
     const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
     const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w, const at::Tensor& ln_ih_b,
     const at::Tensor& bias, int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, bool save,
-    bool store_gh) {
+    bool store_gh, bool split_columns) {
   TORCH_CHECK(a.dim() == 3 && h0.dim() == 2 && c0.dim() == 2 && w_hh.dim() == 2, "lstmkit fused: bad ranks");
   const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
   const bool proj = has(w_hr), peep = has(w_ph);
@@ -321,6 +345,14 @@ std::vector<at::Tensor> fused_forward(
   store_gh = store_gh && save && has(ln_hh_w);
   auto gh = at::empty({store_gh ? T : 1, B, GH}, opts);
   auto rh = has(rec_mask) ? at::empty({B, P}, opts) : at::empty({0}, opts);
+  // Small batches (the caller decides, split_columns): splitting the rows leaves each thread few rows per step
+  // and the whole of W_hh to stream from memory, and one row cannot be split at all. Instead each thread owns
+  // a slice of the hidden units (its columns of W_hh, packed, stay in its own cache) for every row, and the
+  // threads meet at a barrier after each step, when h_t is complete. Layer norms (a reduction over the whole
+  // row) and the projection (a GEMM over all of h_raw) keep the row split.
+  const int64_t col_threads = std::min<int64_t>(at::get_num_threads(), (H + 15) / 16);
+  const bool columns = split_columns && a.scalar_type() == at::kFloat && brgemm_available() && col_threads > 1 &&
+                       !proj && !has(ln_hh_w) && !has(ln_c_w) && !has(ln_ih_w) && !at::in_parallel_region();
 
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
     using T_ = scalar_t;
@@ -350,6 +382,72 @@ std::vector<at::Tensor> fused_forward(
     T_* pmean_ih = liw ? mean_ih.data_ptr<T_>() : nullptr;
     T_* prstd_ih = liw ? rstd_ih.data_ptr<T_>() : nullptr;
 
+    if (columns) {  // small batches: the threads split the hidden units instead of the rows (see above)
+      const int64_t G = cifg ? 3 : 4, goo = cifg ? 2 : 3;  // gate blocks; o is the last
+      _Pragma("omp parallel num_threads(col_threads)")
+      {
+        const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+        const int64_t chunk = ((H + nth - 1) / nth + 15) / 16 * 16;  // whole 16-float vectors per thread
+        const int64_t j0 = std::min(H, tid * chunk), nu = std::min(H, j0 + chunk) - j0, Gn = G * nu;
+        // this thread's columns of W_hh^T, packed gate block after gate block: (P, G*nu)
+        std::vector<T_> wk(P * Gn), ghk(B * Gn), zk(Gn), gk(Gn), yk(nu), rhk(v.rm ? B * P : 0);
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t q = 0; q < G; ++q)
+            for (int64_t j = 0; j < nu; ++j) wk[p * Gn + q * nu + j] = pwt[p * GH + q * H + j0 + j];
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t slot = save ? t : t % 2, next = save ? t + 1 : (t + 1) % 2;
+          const T_* hp = ph_all + slot * B * P;
+          const T_* cp = pc_all + slot * B * H;
+          T_* hnext = ph_all + next * B * P;
+          T_* cnext = pc_all + next * B * H;
+          const T_* gin = hp;
+          if (v.rm) {
+            for (int64_t k = 0; k < B * P; ++k) rhk[k] = hp[k] * v.rm[k];
+            gin = rhk.data();
+          }
+          if (nu > 0) brgemm_float(B, Gn, P, P, Gn, Gn, false, gin, wk.data(), ghk.data());  // (B, G*nu)
+          for (int64_t b = 0; b < B && nu > 0; ++b) {
+            const int64_t row = t * B + b, srow = save ? row : b;
+            const T_* ar = pa + row * GH;
+            for (int64_t q = 0; q < G; ++q)
+              for (int64_t j = 0; j < nu; ++j)
+                zk[q * nu + j] = ar[q * H + j0 + j] + ghk[b * Gn + q * nu + j] + (pbias ? pbias[q * H + j0 + j] : T_(0));
+            const T_* c_prev = cp + b * H + j0;
+            T_* cn = pcn + (keep_cn ? row : b) * H + j0;
+            gates_fwd(zk.data(), gk.data(), c_prev, cn, v.pi ? v.pi + j0 : nullptr, v.pf ? v.pf + j0 : nullptr,
+                      v.po ? v.po + j0 : nullptr, nu, act, rec_act, cifg);
+            for (int64_t q = 0; q < G; ++q)
+              for (int64_t j = 0; j < nu; ++j) {
+                pg[srow * GH + q * H + j0 + j] = gk[q * nu + j];
+                if (keep_z) pz[row * GH + q * H + j0 + j] = zk[q * nu + j];
+              }
+            act_fwd(act, cn, yk.data(), nu);
+            T_* hn = hnext + b * P + j0;  // P == H: no projection on this path
+            for (int64_t j = 0; j < nu; ++j) hn[j] = gk[goo * nu + j] * yk[j];
+            const T_* hpr = hp + b * P + j0;
+            const T_* cpr = cp + b * H + j0;
+            T_* cx = cnext + b * H + j0;
+            T_* o = pout + row * P + j0;
+            if (v.vd && !v.vd[row]) {  // past this sequence's end: state frozen, output zero
+              for (int64_t j = 0; j < nu; ++j) { hn[j] = hpr[j]; o[j] = T_(0); cx[j] = cpr[j]; }
+              continue;
+            }
+            for (int64_t j = 0; j < nu; ++j) {
+              if (zoned) {
+                const T_ mh = v.zh ? v.zh[row * P + j0 + j] : v.zp, mc = v.zc ? v.zc[row * H + j0 + j] : v.zp;
+                hn[j] += mh * (hpr[j] - hn[j]);
+                cx[j] = cn[j] + mc * (cpr[j] - cn[j]);
+              } else {
+                cx[j] = cn[j];
+              }
+              o[j] = hn[j];
+            }
+          }
+          _Pragma("omp barrier")
+        }
+        if (brgemm_available()) at::native::cpublas::brgemm_release(false);
+      }
+    } else
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
       std::vector<T_> cl(H), y(H), ghn(lnw && store_gh ? GH : 0);
@@ -385,20 +483,8 @@ std::vector<at::Tensor> fused_forward(
             for (int64_t k = 0; k < GH; ++k) zr[k] = ar[k] + ghr[k];  // z = a_t + [LN](W_hh h_{t-1})
           }
           if (pbias) for (int64_t k = 0; k < GH; ++k) zr[k] += pbias[k];
-          if (peep) {
-            for (int64_t j = 0; j < H; ++j) zr[fo + j] += v.pf[j] * c_prev[j];
-            if (v.pi) for (int64_t j = 0; j < H; ++j) zr[j] += v.pi[j] * c_prev[j];
-          }
-          act_fwd(rec_act, zr + fo, gr + fo, H);  // f = s(z_f)
-          if (!cifg) act_fwd(rec_act, zr, gr, H);  // i = s(z_i)
-          act_fwd(act, zr + go, gr + go, H);  // g = act(z_g)
           T_* cn = pcn + (keep_cn ? row : b) * H;
-          for (int64_t j = 0; j < H; ++j) {
-            const T_ i = cifg ? T_(1) - gr[fo + j] : gr[j];
-            cn[j] = gr[fo + j] * c_prev[j] + i * gr[go + j];  // c = f c_{t-1} + i g
-          }
-          if (peep) for (int64_t j = 0; j < H; ++j) zr[oo + j] += v.po[j] * cn[j];
-          act_fwd(rec_act, zr + oo, gr + oo, H);  // o = s(z_o)
+          gates_fwd(zr, gr, c_prev, cn, v.pi, v.pf, v.po, H, act, rec_act, cifg);
           const T_* cin = cn;
           if (v.lcw) {
             prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, cl.data(), H, eps, pmean_c + srow);
