@@ -234,3 +234,15 @@ def test_fused_column_split_matches_reference(opts, batch):
             torch.testing.assert_close(a[1][1], b[1][1], atol=2e-6, rtol=1e-5)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("K, N, M", [(1, 1, 1), (700, 200, 1), (1030, 130, 33), (3584, 512, 28), (0, 8, 4)])
+def test_weight_grad_matches_matmul(K, N, M):
+    # the projection's weight gradient g^T x, streamed through brgemm in K-chunks and 64-column blocks
+    if fused_mod.load_extension() is None or not fused_mod._module.brgemm_available():
+        pytest.skip("needs the fused extension with the brgemm micro-kernel")
+    g, x = torch.randn(K, N), torch.randn(K, M)
+    got = fused_mod._module.weight_grad(g, x)
+    want = g.double().t() @ x.double()
+    assert got.shape == (N, M) and got.is_contiguous()
+    torch.testing.assert_close(got.double(), want, atol=1e-4 * max(K, 1) ** 0.5, rtol=1e-5)

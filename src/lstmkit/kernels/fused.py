@@ -148,6 +148,13 @@ def _linear(x: Tensor, w: Tensor, bias: Optional[Tensor]) -> Tensor:
     return x @ w.t() if bias is None else torch.addmm(bias, x, w.t())
 
 
+def _weight_grad(g: Tensor, x: Tensor) -> Tensor:
+    """g (N, M)^T @ x (N, I) over all N = T*B rows: the kernel's brgemm for float32 (1.2-3x at::mm's MKL)."""
+    if g.dtype == torch.float32 and x.dtype == torch.float32 and _module is not None and _module.brgemm_available():
+        return _module.weight_grad(g, x)
+    return g.t() @ x
+
+
 class _Projection(torch.autograd.Function):
     """The input projection of all steps, x (T*B, I) @ W_ih^T + bias, with oneDNN GEMMs both ways."""
 
@@ -161,7 +168,7 @@ class _Projection(torch.autograd.Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         dx = _linear(g, w.t().contiguous(), None) if ctx.needs_input_grad[0] else None  # (N, I) = g W
-        dw = g.t() @ x if ctx.needs_input_grad[1] else None  # (M, I)
+        dw = _weight_grad(g, x) if ctx.needs_input_grad[1] else None  # (M, I)
         db = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return dx, dw, db
 

@@ -278,6 +278,8 @@ struct Variant {
 
 }  // namespace
 
+at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x);
+
 // z_t = [LN_ih](a_t) + bias + [LN_hh](W_hh h_{t-1}). Without LN_ih the caller folds bias into a.
 // Returns {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih}.
 // The normalised values of the three layer norms are not stored, only their row statistics: the backward
@@ -788,11 +790,47 @@ std::vector<at::Tensor> fused_backward(
     if (has(rec_mask)) rh_all = rh_all * rec_mask;
     dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
   }
-  auto dw_hr = proj ? at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H})) : at::empty({0}, opts);
+  at::Tensor dw_hr = at::empty({0}, opts);
+  if (proj) {
+    dw_hr = in_loop_dw ? weight_grad(dhn_all.view({T * B, P}), h_raw.view({T * B, H}))  // (P, H)
+                       : at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H}));
+  }
   return {da, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias};
 }
 
+// Weight gradient g^T x of a linear layer over all T*B rows: g (K, N), x (K, M) -> (N, M), float32 with the
+// micro-kernel. at::mm runs this K-deep product through MKL at about half of the core's peak here (e.g.
+// 2.8 ms for K=3584, N=512, M=128 on 2 threads); brgemm streams it in K-chunks into per-thread column blocks
+// of the (M, N) transposed result, which stays in cache.
+at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x) {
+  TORCH_CHECK(g.dim() == 2 && x.dim() == 2 && g.size(0) == x.size(0), "lstmkit weight_grad: g (K, N), x (K, M)");
+  TORCH_CHECK(g.scalar_type() == at::kFloat && x.scalar_type() == at::kFloat && brgemm_available(),
+              "lstmkit weight_grad: float32 with the brgemm micro-kernel only");
+  const int64_t K = g.size(0), N = g.size(1), M = x.size(1);
+  auto gc = g.contiguous();
+  auto xt = x.t().contiguous();  // (M, K)
+  auto ct = at::zeros({M, N}, g.options());  // (M, N) = x^T g
+  if (K == 0 || N == 0 || M == 0) return ct.t().contiguous();
+  constexpr int64_t kNB = 64, kKC = 512;  // column block, K chunk
+  const float* pg = gc.data_ptr<float>();
+  const float* px = xt.data_ptr<float>();
+  float* pc = ct.data_ptr<float>();
+  const int64_t nblocks = (N + kNB - 1) / kNB;
+  at::parallel_for(0, nblocks, 1, [&](int64_t blk0, int64_t blk1) {
+    for (int64_t blk = blk0; blk < blk1; ++blk) {
+      const int64_t n0 = blk * kNB, nn = std::min(kNB, N - n0);
+      for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+        const int64_t kk = std::min(kKC, K - k0);
+        at::native::cpublas::brgemm(M, nn, kk, K, N, N, k0 > 0, px + k0, pg + k0 * N + n0, pc + n0, false);
+      }
+    }
+    at::native::cpublas::brgemm_release(false);
+  });
+  return ct.t().contiguous();  // (N, M)
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("weight_grad", &weight_grad, "g^T x over all rows, float32 (brgemm)");
   m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
   m.def("backward", &fused_backward, "lstmkit fused LSTM direction, backward");
   m.def("brgemm_available", []() -> bool { return brgemm_available(); }, "per-step GEMMs use oneDNN's brgemm");
