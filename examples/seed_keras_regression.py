@@ -86,7 +86,8 @@ def main(argv=None) -> dict:
 
     metrics = {"epochs": args.epochs, "train_seconds": round(train_s, 1), "test_rmse": rmse,
                "naive_rmse": rmse_naive, "first_loss": history.history["loss"][0],
-               "last_loss": history.history["loss"][-1], "reload_identical": same,
+               "last_loss": history.history["loss"][-1], "loss_history": history.history["loss"],
+               "reload_identical": same,
                "n_train": int(split), "n_test": int(len(x) - split)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(f"test RMSE {rmse:.2f} (last-value baseline {rmse_naive:.2f}); trained {args.epochs} epochs in "

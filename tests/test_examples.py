@@ -1,6 +1,7 @@
 """The seeds' two programs in short form: the loss falls and the saved model reloads to identical predictions."""
 
 import importlib.util
+import statistics
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ def load(name):
 
 def test_seed_keras_regression_short(tmp_path):
     m = load("seed_keras_regression").main(["--epochs", "40", "--out", str(tmp_path)])
-    assert m["last_loss"] < 0.5 * m["first_loss"]
+    # a relu LSTM under rmsprop has loss spikes (0.25, 0.6-0.9 in single epochs of this run): judge the typical
+    # late epoch, not whichever epoch came last
+    assert statistics.median(m["loss_history"][-5:]) < 0.5 * m["first_loss"]
     assert m["reload_identical"]
     assert m["test_rmse"] < 3 * m["naive_rmse"]
     assert (tmp_path / "prediction.png").stat().st_size > 10_000

@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from . import masks
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates
 from .registry import Backend, Request, register
@@ -109,6 +110,7 @@ def load_extension():
             log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
             _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
                            build_directory=str(build), verbose=False)
+            masks.fast_impl = _module.bernoulli_mask  # the same masks, drawn in C++
         except Exception as err:  # no compiler, no ninja, a read-only cache, ...: fall back with the reason
             lines = str(err).strip().splitlines() or [""]
             detail = next((ln for ln in lines if "error:" in ln), None) or next(

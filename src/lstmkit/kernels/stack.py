@@ -16,6 +16,7 @@ from torch import Tensor
 
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates, Zone
+from .masks import bernoulli_mask
 
 
 @dataclass
@@ -36,15 +37,15 @@ def sample_noise(cfg: LSTMConfig, T: int, B: int, training: bool, like: Tensor) 
     """Draw one direction's masks from torch's global generator (so ``torch.manual_seed`` reproduces)."""
     noise = Noise()
     P, H = cfg.out_size, cfg.hidden_size
-    # rand() < p rather than bernoulli_(p): the same distribution, drawn about twice as fast on CPU (the
-    # zoneout masks are T*B*(P+H) draws per layer and direction).
+    # counter-based masks (kernels/masks.py): the zoneout masks are T*B*(P+H) draws per layer and direction,
+    # too many for torch's sequential CPU generator
     if training and cfg.recurrent_dropout > 0:
         keep = 1.0 - cfg.recurrent_dropout
-        noise.rec_mask = (torch.rand(B, P, device=like.device) < keep).to(like.dtype).div_(keep)  # (B, P)
+        noise.rec_mask = bernoulli_mask((B, P), keep, like).div_(keep)  # (B, P)
     if cfg.zoneout > 0:
         if training:
-            noise.zone_h = (torch.rand(T, B, P, device=like.device) < cfg.zoneout).to(like.dtype)  # (T, B, P)
-            noise.zone_c = (torch.rand(T, B, H, device=like.device) < cfg.zoneout).to(like.dtype)  # (T, B, H)
+            noise.zone_h = bernoulli_mask((T, B, P), cfg.zoneout, like)  # (T, B, P)
+            noise.zone_c = bernoulli_mask((T, B, H), cfg.zoneout, like)  # (T, B, H)
         else:
             noise.zone_h = noise.zone_c = float(cfg.zoneout)
     return noise

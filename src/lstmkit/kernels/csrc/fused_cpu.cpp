@@ -768,9 +768,9 @@ std::vector<at::Tensor> fused_backward(
       }
       {
         std::lock_guard<std::mutex> guard(acc_mutex);
-        auto merge = [](const at::Tensor& total, const std::vector<T_>& part) {
+        auto merge = [](const at::Tensor& total, const auto& part) {
           T_* out = total.data_ptr<T_>();
-          for (size_t k = 0; k < part.size(); ++k) out[k] += part[k];
+          for (size_t k = 0; k < part.size(); ++k) out[k] += T_(part[k]);
         };
         if (in_loop_dw && nb > 0) merge(dw_hh_t, acc_whh_t);
         if (peep) merge(dw_ph, acc_ph);
@@ -829,7 +829,29 @@ at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x) {
   return ct.t().contiguous();  // (N, M)
 }
 
+// The masks of kernels/masks.py: element i is 1 where the top 24 bits of splitmix64(seed + i * gamma) fall
+// below round(p * 2^24) (SplitMix64: Steele, Lea and Flood 2014; constants from Vigna's splitmix64.c).
+// Bit-identical to the pure-torch version there; vectorised and split across threads here.
+at::Tensor bernoulli_mask(int64_t n, double p, int64_t seed) {
+  TORCH_CHECK(n >= 0 && p >= 0.0 && p <= 1.0, "lstmkit bernoulli_mask: n >= 0 and 0 <= p <= 1");
+  auto out = at::empty({n}, at::TensorOptions().dtype(at::kFloat));
+  float* po = out.data_ptr<float>();
+  const uint64_t thr = static_cast<uint64_t>(std::llround(p * 16777216.0)), s = static_cast<uint64_t>(seed);
+  at::parallel_for(0, n, 1 << 15, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) {
+      uint64_t x = s + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+      x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+      x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+      x ^= x >> 31;
+      po[i] = (x >> 40) < thr ? 1.0f : 0.0f;
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("bernoulli_mask", &bernoulli_mask, "0/1 float32 mask from the splitmix64 hash (kernels/masks.py)");
   m.def("weight_grad", &weight_grad, "g^T x over all rows, float32 (brgemm)");
   m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
   m.def("backward", &fused_backward, "lstmkit fused LSTM direction, backward");
