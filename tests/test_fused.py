@@ -247,3 +247,27 @@ def test_weight_grad_matches_matmul(K, N, M):
     want = g.double().t() @ x.double()
     assert got.shape == (N, M) and got.is_contiguous()
     torch.testing.assert_close(got.double(), want, atol=1e-4 * max(K, 1) ** 0.5, rtol=1e-5)
+
+
+def test_buffer_pool_reuses_arrays_and_releases_them():
+    if fused_mod.load_extension() is None:
+        pytest.skip("fused extension unavailable")
+    fused_mod.release_buffers()
+    lstm = lstmkit.LSTM(8, 256, backend="fused")
+    x = torch.randn(50, 32, 8)  # the gates of every step: 50 * 32 * 1024 floats, 6.5 MB, from the pool
+
+    def step():
+        lstm.zero_grad()
+        out, _ = lstm(x)
+        (out ** 2).sum().backward()
+        return out.detach().clone(), [p.grad.clone() for p in lstm.parameters()]
+
+    first = step()
+    assert fused_mod.release_buffers() > 6_000_000  # the arrays came back to the pool when autograd freed them
+    step()  # allocates afresh, then returns them
+    again = step()  # runs on reused (uninitialised) memory
+    # equal up to the order in which threads merge their parameter-gradient sums
+    torch.testing.assert_close(again[0], first[0], rtol=1e-6, atol=1e-7)
+    for a, b in zip(again[1], first[1], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    fused_mod.release_buffers()

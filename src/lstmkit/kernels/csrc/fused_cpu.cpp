@@ -17,6 +17,8 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <map>
 #include <mutex>
 #include <type_traits>
 #include <vector>
@@ -184,6 +186,78 @@ inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 template <typename T>
 inline const T* ptr_or_null(const at::Tensor& t) { return has(t) ? t.data_ptr<T>() : nullptr; }
 
+// ---- buffer pool ------------------------------------------------------------------------------------------
+// The per-step histories (gates, states, W_hh h, the gradients) are arrays of tens of MB. glibc serves blocks
+// above its mmap threshold (at most 32 MB) with a fresh mmap each time, so every training step faulted in and
+// zeroed them again: char-lm spent about a quarter of its time in the kernel's page-fault path. The kernel's
+// own large arrays therefore come from this pool and go back to it when their tensors die (like torch's CUDA
+// caching allocator): a block is reused for a request between half its size and its size, and at most
+// LSTMKIT_POOL_MB (default 1024) of free blocks are kept. release_buffers() hands them all back.
+class BufferPool {
+ public:
+  static BufferPool& get() {
+    static BufferPool* pool = new BufferPool();  // never destroyed: tensors may die after static teardown
+    return *pool;
+  }
+  void* take(size_t n, size_t* got) {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      auto it = free_.lower_bound(n);
+      if (it != free_.end() && it->first <= 2 * n) {
+        void* p = it->second;
+        *got = it->first;
+        held_ -= it->first;
+        free_.erase(it);
+        return p;
+      }
+    }
+    void* p = nullptr;
+    TORCH_CHECK(posix_memalign(&p, 64, n) == 0 && p, "lstmkit fused: out of memory allocating ", n, " bytes");
+    *got = n;
+    return p;
+  }
+  void give(void* p, size_t n) {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      if (held_ + n <= cap_) {
+        free_.emplace(n, p);
+        held_ += n;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  int64_t release() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    const int64_t bytes = static_cast<int64_t>(held_);
+    for (auto& [n, p] : free_) std::free(p);
+    free_.clear();
+    held_ = 0;
+    return bytes;
+  }
+
+ private:
+  BufferPool() {
+    const char* mb = std::getenv("LSTMKIT_POOL_MB");
+    cap_ = static_cast<size_t>(mb ? std::max(0L, std::atol(mb)) : 1024L) << 20;
+  }
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t held_ = 0, cap_ = 0;
+};
+
+constexpr size_t kPoolMinBytes = size_t(1) << 20;  // smaller arrays stay with the system allocator
+
+at::Tensor pooled_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  int64_t numel = 1;
+  for (int64_t s : sizes) numel *= s;
+  const size_t n = static_cast<size_t>(numel) * opts.dtype().itemsize();
+  if (n < kPoolMinBytes) return at::empty(sizes, opts);
+  size_t got = 0;
+  void* p = BufferPool::get().take(n, &got);
+  return at::from_blob(p, sizes, [got](void* q) { BufferPool::get().give(q, got); }, opts);
+}
+
 // ---- GEMMs ------------------------------------------------------------------------------------------------
 // The recurrence needs, per step and per block of batch rows, C (M, N) = A (M, K) @ Bt (K, N), row-major.
 // float32 uses oneDNN's batch-reduce GEMM micro-kernel (at::native::cpublas::brgemm, the kernel torch's own
@@ -324,20 +398,20 @@ std::vector<at::Tensor> fused_forward(
   const int64_t Ts = save ? T : 1;
   const bool keep_z = save && (act == GELU || rec_act == GELU), keep_cn = save && zoned;
   auto opts = a.options();
-  auto out = at::empty({T, B, P}, opts);
+  auto out = pooled_empty({T, B, P}, opts);
   // inference keeps two state slots, used in turn (fresh memory is expensive, see above)
-  auto h_all = at::empty({save ? T + 1 : 2, B, P}, opts);
-  auto c_all = at::empty({save ? T + 1 : 2, B, H}, opts);
-  auto z = at::empty({keep_z ? T : 1, B, GH}, opts);
-  auto gates = at::empty({Ts, B, GH}, opts);
-  auto c_new = at::empty({keep_cn ? T : 1, B, H}, opts);
-  auto h_raw = proj ? at::empty({Ts, B, H}, opts) : at::empty({0}, opts);
-  auto mean_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto rstd_hh = has(ln_hh_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto mean_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto rstd_c = has(ln_c_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto mean_ih = has(ln_ih_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
-  auto rstd_ih = has(ln_ih_w) ? at::empty({Ts, B}, opts) : at::empty({0}, opts);
+  auto h_all = pooled_empty({save ? T + 1 : 2, B, P}, opts);
+  auto c_all = pooled_empty({save ? T + 1 : 2, B, H}, opts);
+  auto z = pooled_empty({keep_z ? T : 1, B, GH}, opts);
+  auto gates = pooled_empty({Ts, B, GH}, opts);
+  auto c_new = pooled_empty({keep_cn ? T : 1, B, H}, opts);
+  auto h_raw = proj ? pooled_empty({Ts, B, H}, opts) : pooled_empty({0}, opts);
+  auto mean_hh = has(ln_hh_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto rstd_hh = has(ln_hh_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto mean_c = has(ln_c_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto rstd_c = has(ln_c_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto mean_ih = has(ln_ih_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto rstd_ih = has(ln_ih_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
   h_all[0].copy_(h0);
   c_all[0].copy_(c0);
   auto w_hh_t = w_hh.t().contiguous();  // (P, GH): the GEMMs take B row-major (K, N)
@@ -345,8 +419,8 @@ std::vector<at::Tensor> fused_forward(
   // W_hh h_{t-1}, one row per sequence: of the current step only, or of every step when the recurrent layer
   // norm's backward is to read it back instead of recomputing it (store_gh, chosen by the caller)
   store_gh = store_gh && save && has(ln_hh_w);
-  auto gh = at::empty({store_gh ? T : 1, B, GH}, opts);
-  auto rh = has(rec_mask) ? at::empty({B, P}, opts) : at::empty({0}, opts);
+  auto gh = pooled_empty({store_gh ? T : 1, B, GH}, opts);
+  auto rh = has(rec_mask) ? pooled_empty({B, P}, opts) : pooled_empty({0}, opts);
   // Small batches (the caller decides, split_columns): splitting the rows leaves each thread few rows per step
   // and the whole of W_hh to stream from memory, and one row cannot be split at all. Instead each thread owns
   // a slice of the hidden units (its columns of W_hh, packed, stay in its own cache) for every row, and the
@@ -539,7 +613,7 @@ std::vector<at::Tensor> fused_forward(
     h_all = h_all.narrow(0, T % 2, 1);
     c_all = c_all.narrow(0, T % 2, 1);
   }
-  if (!store_gh) gh = at::empty({0}, opts);
+  if (!store_gh) gh = pooled_empty({0}, opts);
   return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh};
 }
 
@@ -565,28 +639,28 @@ std::vector<at::Tensor> fused_backward(
   // memory to fault in and stream out, which made the layer-normalised backward pass ~20% slower.
   const bool dgh_full = !in_loop_dw;
   const bool dz_full = !ln_ih || (!ln_hh && dgh_full);
-  auto dz = dz_full ? at::empty({T, B, GH}, opts) : at::empty({0}, opts);  // d z_t
-  auto da = ln_ih ? at::empty({T, B, GH}, opts) : dz;
-  auto dln_ih_w = ln_ih ? at::zeros({GH}, opts) : at::empty({0}, opts);
-  auto dln_ih_b = ln_ih ? at::zeros({GH}, opts) : at::empty({0}, opts);
-  auto dbias = has_bias ? at::zeros({GH}, opts) : at::empty({0}, opts);
-  auto dgh = !ln_hh ? dz : dgh_full ? at::empty({T, B, GH}, opts) : at::empty({0}, opts);
-  auto dhn_all = proj ? at::empty({T, B, P}, opts) : at::empty({0}, opts);
+  auto dz = dz_full ? pooled_empty({T, B, GH}, opts) : pooled_empty({0}, opts);  // d z_t
+  auto da = ln_ih ? pooled_empty({T, B, GH}, opts) : dz;
+  auto dln_ih_w = ln_ih ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
+  auto dln_ih_b = ln_ih ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
+  auto dbias = has_bias ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
+  auto dgh = !ln_hh ? dz : dgh_full ? pooled_empty({T, B, GH}, opts) : pooled_empty({0}, opts);
+  auto dhn_all = proj ? pooled_empty({T, B, P}, opts) : pooled_empty({0}, opts);
   auto dH = dhT.contiguous().clone();  // (B, P) grad w.r.t. h_t, carried backwards
   auto dC = dcT.contiguous().clone();  // (B, H)
-  auto dHp = at::empty({B, P}, opts);
-  auto dhraw = at::empty({B, H}, opts);
-  auto drh = at::empty({B, P}, opts);
-  auto dw_ph = peep ? at::zeros_like(w_ph) : at::empty({0}, opts);
-  auto dln_hh_w = ln_hh ? at::zeros({GH}, opts) : at::empty({0}, opts);
-  auto dln_hh_b = ln_hh ? at::zeros({GH}, opts) : at::empty({0}, opts);
-  auto dln_c_w = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
-  auto dln_c_b = ln_c ? at::zeros({H}, opts) : at::empty({0}, opts);
+  auto dHp = pooled_empty({B, P}, opts);
+  auto dhraw = pooled_empty({B, H}, opts);
+  auto drh = pooled_empty({B, P}, opts);
+  auto dw_ph = peep ? at::zeros_like(w_ph) : pooled_empty({0}, opts);
+  auto dln_hh_w = ln_hh ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
+  auto dln_hh_b = ln_hh ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
+  auto dln_c_w = ln_c ? at::zeros({H}, opts) : pooled_empty({0}, opts);
+  auto dln_c_b = ln_c ? at::zeros({H}, opts) : pooled_empty({0}, opts);
   auto w_hh_c = w_hh.contiguous();  // (GH, P): dh = dgh W_hh
   const bool gh_kept = ln_hh && has(gh_saved);  // W_hh h_{t-1} stored by the forward pass, else recomputed
   TORCH_CHECK(!gh_kept || gh_saved.numel() == T * B * GH, "lstmkit fused: saved W_hh h must be (T, B, 4H)");
-  auto w_hh_t = ln_hh && !gh_kept ? w_hh.t().contiguous() : at::empty({0}, opts);  // (P, GH)
-  auto dw_hh_t = in_loop_dw ? at::zeros({P, GH}, opts) : at::empty({0}, opts);
+  auto w_hh_t = ln_hh && !gh_kept ? w_hh.t().contiguous() : pooled_empty({0}, opts);  // (P, GH)
+  auto dw_hh_t = in_loop_dw ? at::zeros({P, GH}, opts) : pooled_empty({0}, opts);
   auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
 
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstmkit_fused_backward", [&] {
@@ -790,7 +864,7 @@ std::vector<at::Tensor> fused_backward(
     if (has(rec_mask)) rh_all = rh_all * rec_mask;
     dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
   }
-  at::Tensor dw_hr = at::empty({0}, opts);
+  at::Tensor dw_hr = pooled_empty({0}, opts);
   if (proj) {
     dw_hr = in_loop_dw ? weight_grad(dhn_all.view({T * B, P}), h_raw.view({T * B, H}))  // (P, H)
                        : at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H}));
@@ -851,6 +925,8 @@ at::Tensor bernoulli_mask(int64_t n, double p, int64_t seed) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("release_buffers", []() { return BufferPool::get().release(); },
+        "free the pooled buffers no tensor uses; returns the bytes freed");
   m.def("bernoulli_mask", &bernoulli_mask, "0/1 float32 mask from the splitmix64 hash (kernels/masks.py)");
   m.def("weight_grad", &weight_grad, "g^T x over all rows, float32 (brgemm)");
   m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
