@@ -281,8 +281,14 @@ def main(argv=None) -> int:
     p.add_argument("--skip-slow", action="store_true", help="skip the reference and cell loop on big shapes")
     p.add_argument("--quick", action="store_true", help="seed shapes only, short budget")
     p.add_argument("--out", type=Path, help="write the markdown table here")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="tune glibc malloc as the lstmkit CLI does (lstmkit.runtime.keep_freed_memory)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        from lstmkit.runtime import keep_freed_memory
+
+        keep_freed_memory()
     if args.quick:
         args.shapes, args.budget, args.min_reps = ["seed-keras", "seed-mnist"], 0.5, 3
     rows: list[Row] = []

@@ -8,6 +8,9 @@ sys.path.insert(0, os.path.dirname(__file__))  # for the numpy_lstm helper modul
 
 # Keras runs on its torch backend in these tests (no JAX or TensorFlow needed).
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# The CLI tunes glibc malloc for its own process; tests that call it in-process must not retune pytest's
+# (tests/test_runtime.py checks the tuning in a subprocess).
+os.environ["LSTMKIT_MALLOC_TUNING"] = "0"
 
 
 @pytest.fixture(autouse=True)

@@ -65,6 +65,9 @@ def _summary(run, metrics: dict) -> None:
 def main(ctx: click.Context, verbose: bool) -> None:
     """LSTM networks for PyTorch: train recipes on real data, evaluate, predict, generate and benchmark."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    from .runtime import keep_freed_memory
+
+    keep_freed_memory()  # this process is ours: reuse freed tensor memory (LSTMKIT_MALLOC_TUNING=0: off)
     ctx.obj = {"verbose": verbose}
 
 
