@@ -273,16 +273,18 @@ def test_buffer_pool_reuses_arrays_and_releases_them():
     fused_mod.release_buffers()
 
 
-@pytest.mark.parametrize("opts", [{}, {"peephole": True, "layer_norm": True}, {"proj_size": 192}])
+@pytest.mark.parametrize("opts", [{}, {"peephole": True, "layer_norm": True}, {"proj_size": 192},
+                                  {"recurrent_dropout": 0.3}])
 def test_fused_sliced_gemms_match_reference(opts):
-    # W_hh of 256 x 1024 floats (1 MB) is over the 512 KB at which the per-step GEMMs run in 64-column slices
-    # (forward h W_hh^T, backward dz W_hh, projection); batch 40 keeps the row split
+    # W_hh of 384 x 1536 floats (2.4 MB) is over the 512 KB at which the per-step GEMMs run in 64-column slices
+    # (forward h W_hh^T, backward dz W_hh, projection) and over the 1 MB up to which dW_hh is summed inside
+    # the loop (here: one brgemm GEMM over all T*B rows after it); batch 40 keeps the row split
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        fused = lstmkit.LSTM(16, 256, backend="fused", **opts)
-        randomize_(fused, seed=9, scale=0.08)
-        ref = lstmkit.LSTM(16, 256, backend="reference", **opts)
+        fused = lstmkit.LSTM(16, 384, backend="fused", **opts)
+        randomize_(fused, seed=9, scale=0.06)
+        ref = lstmkit.LSTM(16, 384, backend="reference", **opts)
         ref.load_state_dict(fused.state_dict())
         x = torch.randn(6, 40, 16)
         rf, rr = _run(fused, x, None, seed=1), _run(ref, x, None, seed=1)

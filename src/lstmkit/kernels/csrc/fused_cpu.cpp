@@ -646,7 +646,12 @@ std::vector<at::Tensor> fused_backward(
   const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
   const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w), ln_ih = has(ln_ih_w);
   auto opts = gates.options();
-  const bool in_loop_dw = gates.scalar_type() == at::kFloat && brgemm_available();
+  const bool use_brgemm = gates.scalar_type() == at::kFloat && brgemm_available();
+  static const int64_t in_loop_max = [] {
+    const char* e = std::getenv("LSTMKIT_INLOOP_DW_MAX_KB");
+    return (e ? std::atol(e) : 1024L) << 10;
+  }();
+  const bool in_loop_dw = use_brgemm && P * GH * int64_t(sizeof(float)) <= in_loop_max;
   // Gradient arrays of every step, (T, B, GH) each, exist only where something reads them after the loop:
   // da (returned), and dgh when dW_hh is one GEMM after the loop. d z_t, and d(W_hh h) under the recurrent
   // layer norm, otherwise live in per-block one-step scratch: each full array is 4*T*B*GH bytes of fresh
@@ -723,9 +728,11 @@ std::vector<at::Tensor> fused_backward(
       std::vector<T_> acc_ph(peep ? (cifg ? 2 : 3) * H : 0, T_(0)), acc_lw(ln_c ? H : 0, T_(0)), acc_lb(ln_c ? H : 0, T_(0));
       std::vector<T_> acc_hw(ln_hh ? GH : 0, T_(0)), acc_hb(ln_hh ? GH : 0, T_(0));
       std::vector<T_> acc_iw(ln_ih ? GH : 0, T_(0)), acc_ib(ln_ih ? GH : 0, T_(0)), acc_bias(has_bias ? GH : 0, T_(0));
-      // float32 + micro-kernel: dW_hh^T (P, GH) accumulated step by step from this block's rows while dgh is
-      // still in cache, as (rh_t^T) (P, nb) @ dgh_t (nb, GH) with K = nb, the small inner dimension brgemm
-      // is built for; the T*B-deep GEMM after the loop ran at MKL's speed
+      // float32 + micro-kernel, W_hh up to 1 MB: dW_hh^T (P, GH) accumulated step by step from this block's
+      // rows while dgh is still in cache, as (rh_t^T) (P, nb) @ dgh_t (nb, GH) with K = nb. A larger
+      // accumulator no longer fits in L2 and is streamed through memory at every step; then dW_hh is one
+      // weight_grad over all T*B rows after the loop (char-lm, W_hh 4 MB: fwd+bwd 503-517 -> 449-472 ms).
+      // LSTMKIT_INLOOP_DW_MAX_KB moves the limit.
       std::vector<T_> acc_whh_t(in_loop_dw ? P * GH : 0), rh_t(in_loop_dw ? P * nb : 0);
       T_* dpi = (peep && !cifg) ? acc_ph.data() : nullptr;
       T_* dpf = peep ? acc_ph.data() + (cifg ? 0 : H) : nullptr;
@@ -876,11 +883,12 @@ std::vector<at::Tensor> fused_backward(
   } else {
     auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
     if (has(rec_mask)) rh_all = rh_all * rec_mask;
-    dw_hh = at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));  // (GH, P)
+    dw_hh = use_brgemm ? weight_grad(dgh.view({T * B, GH}), rh_all.reshape({T * B, P}))  // (GH, P)
+                       : at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));
   }
   at::Tensor dw_hr = pooled_empty({0}, opts);
   if (proj) {
-    dw_hr = in_loop_dw ? weight_grad(dhn_all.view({T * B, P}), h_raw.view({T * B, H}))  // (P, H)
+    dw_hr = use_brgemm ? weight_grad(dhn_all.view({T * B, P}), h_raw.view({T * B, H}))  // (P, H)
                        : at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H}));
   }
   return {da, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias};
