@@ -45,7 +45,7 @@ def bench(B: int, H: int, P: int, args) -> str:
 
         fns[f"{name} f"], fns[f"{name} fb"] = fwd, fb
     t = measure(fns, args.budget, args.min_reps, args.max_reps)
-    auto = lstmkit.LSTM(32, H, proj_size=P).backend_info().split(":")[0]  # training mode, grad on
+    auto = lstmkit.LSTM(32, H, proj_size=P).backend_info(batch=B).split(":")[0]  # training mode, grad on
     ms = {k: v * 1e3 for k, v in t.items()}
     return (f"| {B} | {H} | {P or '-'} | {fmt(ms['native f'])} | {fmt(ms['fused f'])} | "
             f"{ms['fused f'] / ms['native f']:.2f} | {fmt(ms['native fb'])} | {fmt(ms['fused fb'])} | "

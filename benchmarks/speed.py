@@ -136,7 +136,7 @@ def bench_shape(s: Shape, args) -> list[Row]:
         names = []
         for training in (False, True):
             m.train(training)
-            names.append(m.backend_info().split(":")[0])
+            names.append(m.backend_info(batch=s.B).split(":")[0])
         return names[0] if names[0] == names[1] else f"{names[0]} / {names[1]}"
 
     notes = {k: (backend_names(m) if isinstance(m, lstmkit.LSTM) else "") for k, m in models.items()}

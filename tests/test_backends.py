@@ -36,16 +36,18 @@ def test_projection_reports_aten_kernel_and_auto_prefers_fused():
         assert sel.backend.name == "fused" and "ATen loop" in sel.reason
 
 
-@pytest.mark.parametrize("hidden, training, grad, packed, expected", [
-    (50, True, True, False, "fused"),  # training a small width: the hand-written BPTT is faster
-    (64, True, True, False, "fused"),
-    (128, True, True, False, "native"),  # from 128 up oneDNN's is as fast or faster
-    (50, False, True, False, "native"),  # eval mode
-    (50, True, False, False, "native"),  # no autograd: inference
-    (50, True, True, True, "native"),  # packed input goes to the kernel that takes it as it is
+@pytest.mark.parametrize("hidden, batch, training, grad, packed, expected", [
+    (50, 10, True, True, False, "fused"),  # training a small width: the hand-written BPTT is faster
+    (64, 32, True, True, False, "fused"),
+    (128, 32, True, True, False, "native"),  # wider layers in small batches: oneDNN is as fast or faster
+    (512, 128, True, True, False, "fused"),  # ... but not in large batches
+    (50, 10, False, True, False, "native"),  # eval mode
+    (50, 10, True, False, False, "native"),  # no autograd: inference
+    (512, 128, True, False, False, "native"),
+    (50, 10, True, True, True, "native"),  # packed input goes to the kernel that takes it as it is
 ])
-def test_auto_dispatch_by_shape(hidden, training, grad, packed, expected):
-    req = Request(LSTMConfig(4, hidden), torch.device("cpu"), torch.float32, training, False, grad, packed)
+def test_auto_dispatch_by_shape(hidden, batch, training, grad, packed, expected):
+    req = Request(LSTMConfig(4, hidden), torch.device("cpu"), torch.float32, training, False, grad, packed, batch)
     if expected == "fused" and BACKENDS["fused"].unsupported(req) is not None:
         pytest.skip("fused extension unavailable")
     sel = select_backend("auto", req)

@@ -46,5 +46,5 @@ def compare(batch: int = 32, steps: int = 100, input_size: int = 32, hidden: int
         a.append(step(ours))
         b.append(step(ref))
     ma, mb = statistics.median(a), statistics.median(b)
-    return {"lstmkit_ms": ma, "torch_ms": mb, "ratio": ma / mb, "backend": ours.backend_info(),
+    return {"lstmkit_ms": ma, "torch_ms": mb, "ratio": ma / mb, "backend": ours.backend_info(batch=batch),
             "threads": torch.get_num_threads()}

@@ -295,7 +295,8 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     return DirectionResult(out, h_n, c_n, gate_tuple)
 
 
-PREFER_MAX_HIDDEN = 64  # "auto" trains widths up to this with fused even where native could run
+PREFER_MAX_HIDDEN = 64  # "auto" trains widths up to this, and batches from PREFER_MIN_BATCH, with fused
+PREFER_MIN_BATCH = 128  # even where native could run (see FusedCPUBackend.preferred_over)
 
 
 class FusedCPUBackend(Backend):
@@ -320,19 +321,24 @@ class FusedCPUBackend(Backend):
     def preferred_over(self, other: str, req: Request) -> Optional[str]:
         """Where "auto" runs a configuration native could run here instead, as measured by benchmarks/dispatch.py.
 
-        - proj_size > 0: oneDNN has no projection, so torch runs its ATen loop; fused was 1.5-5x faster
+        - proj_size > 0: oneDNN has no projection, so torch runs its ATen loop; fused was 2-4x faster
           forward and forward+backward.
-        - training small recurrent widths: the hand-written BPTT took 0.5-1.0x oneDNN's forward+backward time
-          at hidden 16-64 and batch 1-256; from 128 up it is even or behind. Inference stays native, whose
-          forward is as fast or faster there.
+        - training (train mode, autograd on, not packed) at hidden size <= 64 or batch >= 128: the
+          hand-written BPTT took 0.55-1.04x oneDNN's forward+backward time there (0.66-0.95x at batch 128-256
+          and hidden 128-512). Smaller batches of wider layers stay native (1.1-2.2x there: the backward
+          splits rows across threads, and a few rows leave the threads little to share), and so does
+          inference, whose forward oneDNN runs as fast or faster.
         """
         cfg = req.config
         if other != "native" or req.device.type != "cpu" or req.dtype != torch.float32:
             return None
         if cfg.proj_size > 0:
             return "chosen over native: torch runs projections in its ATen loop on CPU, not oneDNN"
-        if req.training and req.grad and not req.packed and cfg.hidden_size <= PREFER_MAX_HIDDEN:
-            return f"chosen over native: faster to train at hidden size <= {PREFER_MAX_HIDDEN}"
+        if req.training and req.grad and not req.packed:
+            if cfg.hidden_size <= PREFER_MAX_HIDDEN:
+                return f"chosen over native: faster to train at hidden size <= {PREFER_MAX_HIDDEN}"
+            if req.batch >= PREFER_MIN_BATCH:
+                return f"chosen over native: faster to train at batch >= {PREFER_MIN_BATCH}"
         return None
 
     def run(self, x, h0, c0, lengths, weights, cfg, req):

@@ -33,6 +33,7 @@ class Request:
     return_gates: bool = False
     grad: bool = False  # autograd will differentiate this call (grad mode on, parameters require grad)
     packed: bool = False  # the input is a PackedSequence
+    batch: int = 0  # sequences in the call (0: unknown)
 
 
 class StackWeights(NamedTuple):

@@ -169,22 +169,24 @@ class LSTM(nn.Module):
                 if not n.startswith(("weight_ph", "ln_"))]
         return StackWeights(layers, flat)
 
-    def _request(self, like: Tensor, return_gates: bool, packed: bool = False) -> Request:
+    def _request(self, like: Tensor, return_gates: bool, packed: bool = False, batch: int = 0) -> Request:
         grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in self.parameters()))
-        return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed)
+        return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch)
 
-    def backend_info(self, return_gates: bool = False) -> str:
-        """Which backend a forward call would use now (device, dtype, grad mode, train/eval) and why.
+    def backend_info(self, return_gates: bool = False, batch: int = 0) -> str:
+        """Which backend a forward call would use now (device, dtype, grad mode, train/eval), for a batch of
+        ``batch`` sequences if given, and why.
 
         >>> LSTM(4, 128).backend_info().split(":")[0]
         'native'
-        >>> with torch.no_grad():  # small widths train faster on the fused kernel; inference stays native
+        >>> with torch.no_grad():  # small widths and large batches train faster on the fused kernel
         ...     LSTM(4, 8).backend_info().split(":")[0]
         'native'
         >>> LSTM(4, 8, peephole=True).backend_info().split(":")[0] != 'native'
         True
         """
-        return select_backend(self.config.backend, self._request(self.weight_ih_l0, return_gates)).reason
+        req = self._request(self.weight_ih_l0, return_gates, batch=batch)
+        return select_backend(self.config.backend, req).reason
 
     # ---- forward --------------------------------------------------------------------------------------
     def _initial_state(self, hx, B: int, like: Tensor, batched: bool) -> tuple[Tensor, Tensor]:
@@ -261,7 +263,7 @@ class LSTM(nn.Module):
             raise ValueError(f"input has no time steps (shape {tuple(input.shape)})")
         lens = check_lengths(lengths, T, B)
         h0, c0 = self._initial_state(hx, B, x, batched)
-        req = self._request(x, return_gates)
+        req = self._request(x, return_gates, batch=B)
         backend = select_backend(cfg.backend, req).backend
         if autocast and backend.name != "native":
             # Only torch's own kernel has autocast rules; the fused and reference backends run in the
@@ -303,7 +305,7 @@ class LSTM(nn.Module):
         h0, c0 = self._initial_state(hx, B, data, batched=True)
         if sorted_idx is not None:  # hx is given in the caller's order; the kernel works in sorted order
             h0, c0 = h0.index_select(1, sorted_idx), c0.index_select(1, sorted_idx)
-        req = self._request(data, return_gates, packed=True)
+        req = self._request(data, return_gates, packed=True, batch=B)
         backend = select_backend(cfg.backend, req).backend
         out, h_n, c_n, gates = backend.run_packed(data, batch_sizes, h0, c0, self._stack_weights(), cfg, req)
         if unsorted_idx is not None:
