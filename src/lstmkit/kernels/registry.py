@@ -2,8 +2,9 @@
 
 A backend says which requests it cannot run (and why); ``"auto"`` takes the supported backend with the lowest
 priority number and reports why the faster ones were passed over, unless another backend says it is measured
-faster than that one on the request's shape (:meth:`Backend.preferred_over`), which then runs it. Naming a backend that cannot run a request
-raises with its reason. A GPU kernel (Triton/CUDA) registers itself the same way and declines CPU tensors.
+faster than that one on the request's shape (:meth:`Backend.preferred_over`), which then runs it. Naming a
+backend that cannot run a request raises with its reason. A GPU kernel (Triton/CUDA) registers itself the same
+way and declines CPU tensors.
 """
 
 from __future__ import annotations

@@ -501,7 +501,8 @@ std::vector<at::Tensor> fused_forward(
             const T_* ar = pa + row * GH;
             for (int64_t q = 0; q < G; ++q)
               for (int64_t j = 0; j < nu; ++j)
-                zk[q * nu + j] = ar[q * H + j0 + j] + ghk[b * Gn + q * nu + j] + (pbias ? pbias[q * H + j0 + j] : T_(0));
+                zk[q * nu + j] =
+                    ar[q * H + j0 + j] + ghk[b * Gn + q * nu + j] + (pbias ? pbias[q * H + j0 + j] : T_(0));
             const T_* c_prev = cp + b * H + j0;
             T_* cn = pcn + (keep_cn ? row : b) * H + j0;
             gates_fwd(zk.data(), gk.data(), c_prev, cn, v.pi ? v.pi + j0 : nullptr, v.pf ? v.pf + j0 : nullptr,
@@ -838,12 +839,13 @@ std::vector<at::Tensor> fused_backward(
           }
           if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
             const T_* ghr = gh_kept ? pgh_saved + row * GH : gh_blk.data() + (b - b0) * GH;
-            ln_bwd_raw(dzr, ghr, pmean_hh[row], prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(), dgh_t + (b - b0) * GH,
-                       GH);
+            ln_bwd_raw(dzr, ghr, pmean_hh[row], prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(),
+                       dgh_t + (b - b0) * GH, GH);
           }
           if (ln_ih) {  // z = LN_ih(a) + ...: so does the input projection's
             const T_* ar = pa + row * GH;
-            ln_bwd_raw(dzr, ar, pmean_ih[row], prstd_ih[row], pliw, acc_iw.data(), acc_ib.data(), da_t + (b - b0) * GH, GH);
+            ln_bwd_raw(dzr, ar, pmean_ih[row], prstd_ih[row], pliw, acc_iw.data(), acc_ib.data(),
+                       da_t + (b - b0) * GH, GH);
           }
           if (has_bias) for (int64_t k = 0; k < GH; ++k) acc_bias[k] += dzr[k];
         }
