@@ -295,3 +295,24 @@ def test_fused_sliced_gemms_match_reference(opts):
             assert rel < 1e-5, (name, rel)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_fused_column_split_with_idle_threads():
+    # 8 threads over 272 units take 48-unit slices: threads 6 and 7 own none and must still meet every
+    # barrier (forward and backward) instead of leaving the others waiting
+    assert fused_mod._split_columns(2, 272)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        fused = lstmkit.LSTM(5, 272, backend="fused", peephole=True, zoneout=0.2)
+        randomize_(fused, seed=1, scale=0.1)
+        ref = lstmkit.LSTM(5, 272, backend="reference", peephole=True, zoneout=0.2)
+        ref.load_state_dict(fused.state_dict())
+        x = torch.randn(7, 2, 5)
+        rf, rr = _run(fused, x, None, seed=3), _run(ref, x, None, seed=3)
+        for a, b in zip(rf[:3], rr[:3], strict=True):
+            torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
+        for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
+            torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4, msg=name)
+    finally:
+        torch.set_num_threads(threads)

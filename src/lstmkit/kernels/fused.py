@@ -194,14 +194,19 @@ def _store_gh(w_hh: Tensor) -> bool:
     return w_hh.shape[1] >= int(os.environ.get("LSTMKIT_LN_STORE_MIN_P", "256"))
 
 
-# Small batches split the hidden units across threads instead of the rows (forward only; not with layer norm
-# or projection). Measured with peephole, T=200-1000, 2 threads: B=1 H=256 27 -> 9.3 ms, B=4 H=256 5.7 -> 2.9,
-# B=32 H=256 17.9 -> 15.6, B=1 H=128 3.3 -> 2.6; at H=128 from B=8 up the row split was faster.
-COLUMN_RULES = ((256, 32), (128, 2))  # (hidden at least, batch at most)
+# Small batches split the hidden units across threads instead of the rows, forward and backward (not with
+# layer norm or projection): one row cannot be split, and a few rows per thread leave each streaming all of
+# W_hh. Measured at T=100-1000, 2 threads, against the row split: forward B=1 H=256 27 -> 9.3 ms, B=4 H=256
+# 5.7 -> 2.9; forward+backward B=1 H=256 6.7 -> 3.1, B=4 H=512 25 -> 18, B=16 H=256 13.2 -> 11.7; but
+# B=16 H=512 44 -> 53 and B=8 H=512 25 -> 27, hence the bound on batch x hidden.
+COLUMN_MAX_UNITS = 4096  # batch * hidden at most, at hidden >= 256
+COLUMN_MIN_HIDDEN = 256
 
 
 def _split_columns(batch: int, hidden: int) -> bool:
-    return any(hidden >= h and batch <= b for h, b in COLUMN_RULES)
+    if hidden >= COLUMN_MIN_HIDDEN:
+        return batch * hidden <= COLUMN_MAX_UNITS
+    return hidden >= 128 and batch <= 2  # B=1 H=128: 3.3 -> 2.6 ms forward; from B=8 the rows were faster
 
 
 class _FusedDirection(torch.autograd.Function):
@@ -236,7 +241,7 @@ class _FusedDirection(torch.autograd.Function):
         (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
             dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh.contiguous(),
             w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih, gh,
-            ctx.has_bias, act, rec_act, cifg, zone_p)
+            ctx.has_bias, act, rec_act, cifg, zone_p, _split_columns(h_all.shape[1], c_all.shape[2]))
 
         def g(t):
             return t if t.numel() else None

@@ -641,9 +641,7 @@ std::vector<at::Tensor> fused_backward(
     const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
     const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
     const at::Tensor& a, const at::Tensor& mean_ih, const at::Tensor& rstd_ih, const at::Tensor& gh_saved,
-    bool has_bias, int64_t act,
-    int64_t rec_act, bool cifg,
-    double zone_p) {
+    bool has_bias, int64_t act, int64_t rec_act, bool cifg, double zone_p, bool split_columns) {
   const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
   const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w), ln_ih = has(ln_ih_w);
   auto opts = gates.options();
@@ -680,7 +678,13 @@ std::vector<at::Tensor> fused_backward(
   const bool gh_kept = ln_hh && has(gh_saved);  // W_hh h_{t-1} stored by the forward pass, else recomputed
   TORCH_CHECK(!gh_kept || gh_saved.numel() == T * B * GH, "lstmkit fused: saved W_hh h must be (T, B, 4H)");
   auto w_hh_t = ln_hh && !gh_kept ? w_hh.t().contiguous() : pooled_empty({0}, opts);  // (P, GH)
-  auto dw_hh_t = in_loop_dw ? at::zeros({P, GH}, opts) : pooled_empty({0}, opts);
+  // Small batches: the threads split the hidden units, as in the forward pass (see there); one barrier per
+  // step, after which each thread computes dh_{t-1} for its own units from every thread's d z_t.
+  const int64_t col_threads = std::min<int64_t>(at::get_num_threads(), (H + 15) / 16);
+  const bool columns = split_columns && use_brgemm && col_threads > 1 && !proj && !ln_hh && !ln_c && !ln_ih &&
+                       !at::in_parallel_region();
+  auto dw_hh_t = in_loop_dw && !columns ? at::zeros({P, GH}, opts) : pooled_empty({0}, opts);
+  auto dw_cols = columns ? at::zeros({GH, P}, opts) : pooled_empty({0}, opts);
   auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
 
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstmkit_fused_backward", [&] {
@@ -718,6 +722,124 @@ std::vector<at::Tensor> fused_backward(
     T_* pdrh = drh.data_ptr<T_>();
     std::mutex acc_mutex;
 
+    if (columns) {
+      const int64_t G = cifg ? 3 : 4;
+      T_* pdw = dw_cols.data_ptr<T_>();
+      T_* pdph = peep ? dw_ph.data_ptr<T_>() : nullptr;  // rows i, f, o (f, o with cifg) of weight_ph
+      T_* pdb = has_bias ? dbias.data_ptr<T_>() : nullptr;
+      _Pragma("omp parallel num_threads(col_threads)")
+      {
+        const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+        const int64_t chunk = ((H + nth - 1) / nth + 15) / 16 * 16;
+        const int64_t j0 = std::min(H, tid * chunk), nu = std::min(H, j0 + chunk) - j0, Gn = G * nu;
+        // W_hh restricted to this thread's units as GEMM input columns: (GH, nu); dh_{t-1}[:, own] = dz_t W
+        std::vector<T_> wk(GH * nu), acc(P * Gn), rht(P * B), dzk(B * Gn), drk(B * nu), dhk(B * nu);
+        std::vector<T_> y(nu), dcn(nu), dcl(nu), do_(nu), di(nu), df(nu), dg(nu);
+        std::vector<T_> acc_p(peep ? 3 * nu : 0, T_(0)), acc_b(has_bias ? Gn : 0, T_(0));
+        for (int64_t k = 0; k < GH; ++k)
+          for (int64_t j = 0; j < nu; ++j) wk[k * nu + j] = pw[k * P + j0 + j];
+        for (int64_t t = T - 1; t >= 0; --t) {  // every thread meets every barrier, even with no units
+          for (int64_t b = 0; b < B && nu > 0; ++b) {
+            const int64_t row = t * B + b;
+            T_* dHr = pdH + b * P + j0;
+            T_* dhn = dhk.data() + b * nu;
+            T_* dzr = dzk.data() + b * Gn;
+            T_* out_dz = pdz + row * GH;
+            if (v.vd && !v.vd[row]) {  // past this sequence's end: dh passes straight to t-1, dC unchanged
+              for (int64_t j = 0; j < nu; ++j) dhn[j] = T_(0);
+              for (int64_t k = 0; k < Gn; ++k) dzr[k] = T_(0);
+              for (int64_t q = 0; q < G; ++q)
+                for (int64_t j = 0; j < nu; ++j) out_dz[q * H + j0 + j] = T_(0);
+              continue;
+            }
+            for (int64_t j = 0; j < nu; ++j) {  // zoneout: the new h's share of the gradient; the rest is direct
+              const T_ g = dHr[j] + pdout[row * P + j0 + j];
+              const T_ m = v.zh ? v.zh[row * P + j0 + j] : v.zp;
+              dhn[j] = (T_(1) - m) * g;
+              dHr[j] = m * g;  // dh_{t-1}'s direct part; the recurrent part is added after the barrier
+            }
+            const T_* gr = pg + row * GH;
+            const T_* zr = keep_z ? pz + row * GH : nullptr;
+            auto zat = [zr, j0](int64_t off) { return zr ? zr + off + j0 : nullptr; };
+            const T_* cn = pcn + row * H + j0;
+            const T_* c_prev = pc_all + t * B * H + b * H + j0;
+            T_* dCr = pdC + b * H + j0;
+            for (int64_t j = 0; j < nu; ++j) {
+              const T_ m = v.zc ? v.zc[row * H + j0 + j] : v.zp;
+              dcn[j] = (T_(1) - m) * dCr[j];
+              dCr[j] = m * dCr[j];
+            }
+            act_fwd(act, cn, y.data(), nu);
+            for (int64_t j = 0; j < nu; ++j) {
+              do_[j] = dhn[j] * y[j];
+              dcl[j] = dhn[j] * gr[oo + j0 + j];
+            }
+            act_bwd(act, cn, y.data(), dcl.data(), nu);
+            act_bwd(rec_act, zat(oo), gr + oo + j0, do_.data(), nu);
+            for (int64_t j = 0; j < nu; ++j) {
+              T_ dc = dcn[j] + dcl[j];
+              if (peep) { dc += do_[j] * v.po[j0 + j]; acc_p[2 * nu + j] += do_[j] * cn[j]; }
+              const T_ f = gr[fo + j0 + j], g = gr[go + j0 + j];
+              const T_ i = cifg ? T_(1) - f : gr[j0 + j];
+              df[j] = dc * c_prev[j];
+              di[j] = dc * g;
+              dg[j] = dc * i;
+              dCr[j] += dc * f;
+              if (cifg) df[j] -= di[j];
+            }
+            act_bwd(rec_act, zat(fo), gr + fo + j0, df.data(), nu);
+            act_bwd(act, zat(go), gr + go + j0, dg.data(), nu);
+            if (!cifg) act_bwd(rec_act, zat(0), gr + j0, di.data(), nu);
+            // packed gate blocks of this thread: [i,] f, g, o, each nu long
+            const int64_t kf = cifg ? 0 : nu, kg = cifg ? nu : 2 * nu, ko = cifg ? 2 * nu : 3 * nu;
+            for (int64_t j = 0; j < nu; ++j) {
+              if (peep) {
+                dCr[j] += df[j] * v.pf[j0 + j];
+                acc_p[nu + j] += df[j] * c_prev[j];
+                if (!cifg) { dCr[j] += di[j] * v.pi[j0 + j]; acc_p[j] += di[j] * c_prev[j]; }
+              }
+              if (!cifg) dzr[j] = di[j];
+              dzr[kf + j] = df[j];
+              dzr[kg + j] = dg[j];
+              dzr[ko + j] = do_[j];
+            }
+            for (int64_t q = 0; q < G; ++q)
+              for (int64_t j = 0; j < nu; ++j) out_dz[q * H + j0 + j] = dzr[q * nu + j];
+            if (has_bias) for (int64_t k = 0; k < Gn; ++k) acc_b[k] += dzr[k];
+          }
+          // dW_hh^T[:, own gate columns] += (rh_{t-1})^T (P, B) @ dz_t[:, own] (B, G*nu)
+          const T_* hrow = ph_all_c + t * B * P;
+          if (nu > 0) {
+            for (int64_t b = 0; b < B; ++b)
+              for (int64_t p = 0; p < P; ++p) rht[p * B + b] = v.rm ? hrow[b * P + p] * v.rm[b * P + p] : hrow[b * P + p];
+            brgemm_float(P, Gn, B, B, Gn, Gn, t < T - 1, rht.data(), dzk.data(), acc.data());
+          }
+          _Pragma("omp barrier")  // every thread's d z_t is in pdz
+          // dh_{t-1}[:, own] = d z_t (B, GH) @ W_hh[:, own] (GH, nu), then the recurrent dropout mask
+          if (nu > 0) brgemm_float(B, nu, GH, GH, nu, nu, false, pdz + t * B * GH, wk.data(), drk.data());
+          for (int64_t b = 0; b < B && nu > 0; ++b)
+            for (int64_t j = 0; j < nu; ++j) {
+              const T_ r = drk[b * nu + j];
+              pdH[b * P + j0 + j] += v.rm ? r * v.rm[b * P + j0 + j] : r;
+            }
+        }
+        // this thread's rows of dW_hh (GH, P), peephole and bias gradients: disjoint from the others'
+        for (int64_t q = 0; q < G && nu > 0; ++q)
+          for (int64_t j = 0; j < nu; ++j)
+            for (int64_t p = 0; p < P; ++p) pdw[(q * H + j0 + j) * P + p] = acc[p * Gn + q * nu + j];
+        if (peep) {
+          for (int64_t j = 0; j < nu; ++j) {
+            if (!cifg) pdph[j0 + j] = acc_p[j];
+            pdph[(cifg ? 0 : H) + j0 + j] = acc_p[nu + j];
+            pdph[(cifg ? H : 2 * H) + j0 + j] = acc_p[2 * nu + j];
+          }
+        }
+        if (has_bias)
+          for (int64_t q = 0; q < G; ++q)
+            for (int64_t j = 0; j < nu; ++j) pdb[q * H + j0 + j] = acc_b[q * nu + j];
+        at::native::cpublas::brgemm_release(false);
+      }
+    } else
     for_row_blocks(std::is_same_v<T_, float> && brgemm_available(), B, B * T * GH, [&](int64_t b0, int64_t b1) {
       const int64_t nb = b1 - b0;
       std::vector<T_> dcn(H), y(H), cl(H), dcl(H), do_(H), di(H), df(H), dg(H), xc(H);
@@ -880,7 +1002,9 @@ std::vector<at::Tensor> fused_backward(
   });
   // weight gradients: one GEMM each over all T*B rows
   at::Tensor dw_hh;
-  if (in_loop_dw) {
+  if (columns) {
+    dw_hh = dw_cols;
+  } else if (in_loop_dw) {
     dw_hh = dw_hh_t.t().contiguous();  // (GH, P)
   } else {
     auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
