@@ -329,10 +329,10 @@ class FusedCPUBackend(Backend):
         - proj_size > 0: oneDNN has no projection, so torch runs its ATen loop; fused was 2-4x faster
           forward and forward+backward.
         - training (train mode, autograd on, not packed) at hidden size <= 64 or batch >= 128: the
-          hand-written BPTT took 0.55-1.04x oneDNN's forward+backward time there (0.66-0.95x at batch 128-256
-          and hidden 128-512). Smaller batches of wider layers stay native (1.1-2.2x there: the backward
-          splits rows across threads, and a few rows leave the threads little to share), and so does
-          inference, whose forward oneDNN runs as fast or faster.
+          hand-written BPTT took 0.53-1.07x oneDNN's forward+backward time there over several runs
+          (0.66-0.95x at batch 128-256 and hidden 128-512). Smaller batches of wider layers stay native
+          (0.7-2.2x, mixed from run to run), and so does inference, whose forward oneDNN runs as fast or
+          faster on most shapes.
         """
         cfg = req.config
         if other != "native" or req.device.type != "cpu" or req.dtype != torch.float32:
