@@ -1,5 +1,6 @@
 """The fused C++ backend against the reference backend: every variant, fp32 and fp64, outputs and gradients."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -38,12 +39,24 @@ VARIANTS = [
 TOL = {torch.float32: (1e-5, 1e-4, 1e-5), torch.float64: (1e-12, 1e-6, 0.0)}
 
 
-def _pair(opts, dtype):
-    fused = lstmkit.LSTM(5, 6, backend="fused", dtype=dtype, **opts)
-    randomize_(fused, seed=11)
-    ref = lstmkit.LSTM(5, 6, backend="reference", dtype=dtype, **opts)
+def _pair(opts, dtype=torch.float32, size=(5, 6), seed=11, scale=0.5):
+    """A fused LSTM with random weights and a reference LSTM holding the same ones."""
+    fused = lstmkit.LSTM(*size, backend="fused", dtype=dtype, **opts)
+    randomize_(fused, seed=seed, scale=scale)
+    ref = lstmkit.LSTM(*size, backend="reference", dtype=dtype, **opts)
     ref.load_state_dict(fused.state_dict())
     return fused, ref
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """torch's intra-op thread count set to n inside the block (the row and column splits need several)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _run(module, x, lengths, seed):
@@ -149,13 +162,8 @@ def test_fused_inference_without_history(opts):
                                   {"zoneout": 0.1, "proj_size": 16}])
 def test_fused_parallel_rows_match_reference(opts):
     # B * 4H >= 16384 splits each step's rows across threads; per-thread gradient sums are merged
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        fused = lstmkit.LSTM(8, 64, backend="fused", dtype=torch.float64, **opts).train()
-        randomize_(fused, seed=2, scale=0.2)
-        ref = lstmkit.LSTM(8, 64, backend="reference", dtype=torch.float64, **opts).train()
-        ref.load_state_dict(fused.state_dict())
+    with _threads(2):
+        fused, ref = _pair(opts, torch.float64, size=(8, 64), seed=2, scale=0.2)
         x = torch.randn(6, 80, 8, dtype=torch.float64)
         lengths = torch.randint(1, 7, (80,))
         rf, rr = _run(fused, x, lengths, seed=3), _run(ref, x, lengths, seed=3)
@@ -163,8 +171,6 @@ def test_fused_parallel_rows_match_reference(opts):
             torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
         for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(p.grad, q.grad, atol=1e-9, rtol=1e-9, msg=name)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("opts", [{}, {"peephole": True, "layer_norm": True, "recurrent_dropout": 0.2}])
@@ -174,14 +180,9 @@ def test_fused_large_fp32_paths_match_reference(opts):
     # float32 rounding (5e-5 apart after 2 layers x 20 steps), so each fp32 backend is held to the float64
     # reference: the fused error may be at most three times the reference backend's own (its exp is a
     # polynomial good to 2 ulp; seen: 2.3x on one layer-norm bias, 1x or less on most parameters).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        fused = lstmkit.LSTM(64, 64, num_layers=2, backend="fused", **opts).train()
-        randomize_(fused, seed=4, scale=0.15)
-        ref = lstmkit.LSTM(64, 64, num_layers=2, backend="reference", **opts).train()
-        ref.load_state_dict(fused.state_dict())
-        exact = lstmkit.LSTM(64, 64, num_layers=2, backend="reference", dtype=torch.float64, **opts).train()
+    with _threads(2):
+        fused, ref = _pair({"num_layers": 2, **opts}, size=(64, 64), seed=4, scale=0.15)
+        exact = lstmkit.LSTM(64, 64, num_layers=2, backend="reference", dtype=torch.float64, **opts)
         exact.load_state_dict({k: v.double() for k, v in fused.state_dict().items()})
         x = torch.randn(20, 64, 64)
         xf, xr, xd = x.clone().requires_grad_(), x.clone().requires_grad_(), x.double().requires_grad_()
@@ -194,8 +195,6 @@ def test_fused_large_fp32_paths_match_reference(opts):
         assert err(xf.grad, xd.grad) <= 3 * err(xr.grad, xd.grad) + 1e-6
         for (name, p), q, d in zip(fused.named_parameters(), ref.parameters(), exact.parameters(), strict=True):
             assert err(p.grad, d.grad) <= 3 * err(q.grad, d.grad) + 1e-6, name
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("opts", [{}, {"peephole": True, "zoneout": 0.2}, {"cifg": True, "peephole": True},
@@ -207,13 +206,8 @@ def test_fused_column_split_matches_reference(opts, batch):
     # too, since the forward pass that saves history for backward takes the same path.
     H = 272
     assert fused_mod._split_columns(batch, H) and not fused_mod._split_columns(64, H)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        fused = lstmkit.LSTM(5, H, backend="fused", **opts)
-        randomize_(fused, seed=6, scale=0.15)
-        ref = lstmkit.LSTM(5, H, backend="reference", **opts)
-        ref.load_state_dict(fused.state_dict())
+    with _threads(2):
+        fused, ref = _pair(opts, size=(5, H), seed=6, scale=0.15)
         x = torch.randn(9, batch, 5)
         lengths = torch.tensor([9, 4, 7][:batch])
         for train in (True, False):
@@ -233,8 +227,6 @@ def test_fused_column_split_matches_reference(opts, batch):
                 b = ref(x, lengths=lengths)
             torch.testing.assert_close(a[0], b[0], atol=2e-6, rtol=1e-5)
             torch.testing.assert_close(a[1][1], b[1][1], atol=2e-6, rtol=1e-5)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("K, N, M", [(1, 1, 1), (700, 200, 1), (1030, 130, 33), (3584, 512, 28), (0, 8, 4)])
@@ -279,13 +271,8 @@ def test_fused_sliced_gemms_match_reference(opts):
     # W_hh of 384 x 1536 floats (2.4 MB) is over the 512 KB at which the per-step GEMMs run in 64-column slices
     # (forward h W_hh^T, backward dz W_hh, projection) and over the 1 MB up to which dW_hh is summed inside
     # the loop (here: one brgemm GEMM over all T*B rows after it); batch 40 keeps the row split
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        fused = lstmkit.LSTM(16, 384, backend="fused", **opts)
-        randomize_(fused, seed=9, scale=0.06)
-        ref = lstmkit.LSTM(16, 384, backend="reference", **opts)
-        ref.load_state_dict(fused.state_dict())
+    with _threads(2):
+        fused, ref = _pair(opts, size=(16, 384), seed=9, scale=0.06)
         x = torch.randn(6, 40, 16)
         rf, rr = _run(fused, x, None, seed=1), _run(ref, x, None, seed=1)
         for a, b in zip(rf[:3], rr[:3], strict=True):
@@ -293,26 +280,17 @@ def test_fused_sliced_gemms_match_reference(opts):
         for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
             rel = ((p.grad - q.grad).abs().max() / q.grad.abs().max()).item()  # gradients reach ~600 here
             assert rel < 1e-5, (name, rel)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_fused_column_split_with_idle_threads():
     # 8 threads over 272 units take 48-unit slices: threads 6 and 7 own none and must still meet every
     # barrier (forward and backward) instead of leaving the others waiting
     assert fused_mod._split_columns(2, 272)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(8)
-    try:
-        fused = lstmkit.LSTM(5, 272, backend="fused", peephole=True, zoneout=0.2)
-        randomize_(fused, seed=1, scale=0.1)
-        ref = lstmkit.LSTM(5, 272, backend="reference", peephole=True, zoneout=0.2)
-        ref.load_state_dict(fused.state_dict())
+    with _threads(8):
+        fused, ref = _pair({"peephole": True, "zoneout": 0.2}, size=(5, 272), seed=1, scale=0.1)
         x = torch.randn(7, 2, 5)
         rf, rr = _run(fused, x, None, seed=3), _run(ref, x, None, seed=3)
         for a, b in zip(rf[:3], rr[:3], strict=True):
             torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
         for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4, msg=name)
-    finally:
-        torch.set_num_threads(threads)
