@@ -218,10 +218,11 @@ class _FusedDirection(torch.autograd.Function):
         act, rec_act, cifg, eps, zone_p, save = flags
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
                                             rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
+        split = _split_columns(a.shape[1], c0.shape[1])  # the backward pass splits the threads the same way
         (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh) = (
-            _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save, _store_gh(w_hh),
-                            _split_columns(a.shape[1], c0.shape[1])))
+            _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save, _store_gh(w_hh), split))
         ctx.flags = flags
+        ctx.split_columns = split
         ctx.has_bias = bias.numel() > 0
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
         ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr,
@@ -241,7 +242,7 @@ class _FusedDirection(torch.autograd.Function):
         (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
             dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh.contiguous(),
             w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih, gh,
-            ctx.has_bias, act, rec_act, cifg, zone_p, _split_columns(h_all.shape[1], c_all.shape[2]))
+            ctx.has_bias, act, rec_act, cifg, zone_p, ctx.split_columns)
 
         def g(t):
             return t if t.numel() else None

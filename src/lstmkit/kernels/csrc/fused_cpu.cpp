@@ -186,6 +186,19 @@ inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 template <typename T>
 inline const T* ptr_or_null(const at::Tensor& t) { return has(t) ? t.data_ptr<T>() : nullptr; }
 
+// ---- column split --------------------------------------------------------------------------------------
+// Threads for splitting H hidden units in whole 16-float vectors (at most one thread per vector).
+inline int64_t column_threads(int64_t H) { return std::min<int64_t>(at::get_num_threads(), (H + 15) / 16); }
+
+// The calling OpenMP thread's units [j0, j0 + nu) of H; threads past the last vector get nu = 0 and must
+// still meet every barrier.
+inline void column_slice(int64_t H, int64_t* j0, int64_t* nu) {
+  const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+  const int64_t chunk = ((H + nth - 1) / nth + 15) / 16 * 16;
+  *j0 = std::min(H, tid * chunk);
+  *nu = std::min(H, *j0 + chunk) - *j0;
+}
+
 // ---- buffer pool ------------------------------------------------------------------------------------------
 // The per-step histories (gates, states, W_hh h, the gradients) are arrays of tens of MB. glibc serves blocks
 // above its mmap threshold (at most 32 MB) with a fresh mmap each time, so every training step faulted in and
@@ -440,7 +453,7 @@ std::vector<at::Tensor> fused_forward(
   // a slice of the hidden units (its columns of W_hh, packed, stay in its own cache) for every row, and the
   // threads meet at a barrier after each step, when h_t is complete. Layer norms (a reduction over the whole
   // row) and the projection (a GEMM over all of h_raw) keep the row split.
-  const int64_t col_threads = std::min<int64_t>(at::get_num_threads(), (H + 15) / 16);
+  const int64_t col_threads = column_threads(H);
   const bool columns = split_columns && a.scalar_type() == at::kFloat && brgemm_available() && col_threads > 1 &&
                        !proj && !has(ln_hh_w) && !has(ln_c_w) && !has(ln_ih_w) && !at::in_parallel_region();
 
@@ -476,9 +489,9 @@ std::vector<at::Tensor> fused_forward(
       const int64_t G = cifg ? 3 : 4, goo = cifg ? 2 : 3;  // gate blocks; o is the last
       _Pragma("omp parallel num_threads(col_threads)")
       {
-        const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
-        const int64_t chunk = ((H + nth - 1) / nth + 15) / 16 * 16;  // whole 16-float vectors per thread
-        const int64_t j0 = std::min(H, tid * chunk), nu = std::min(H, j0 + chunk) - j0, Gn = G * nu;
+        int64_t j0, nu;
+        column_slice(H, &j0, &nu);
+        const int64_t Gn = G * nu;
         // this thread's columns of W_hh^T, packed gate block after gate block: (P, G*nu)
         std::vector<T_> wk(P * Gn), ghk(B * Gn), zk(Gn), gk(Gn), yk(nu), rhk(v.rm ? B * P : 0);
         for (int64_t p = 0; p < P; ++p)
@@ -680,7 +693,7 @@ std::vector<at::Tensor> fused_backward(
   auto w_hh_t = ln_hh && !gh_kept ? w_hh.t().contiguous() : pooled_empty({0}, opts);  // (P, GH)
   // Small batches: the threads split the hidden units, as in the forward pass (see there); one barrier per
   // step, after which each thread computes dh_{t-1} for its own units from every thread's d z_t.
-  const int64_t col_threads = std::min<int64_t>(at::get_num_threads(), (H + 15) / 16);
+  const int64_t col_threads = column_threads(H);
   const bool columns = split_columns && use_brgemm && col_threads > 1 && !proj && !ln_hh && !ln_c && !ln_ih &&
                        !at::in_parallel_region();
   auto dw_hh_t = in_loop_dw && !columns ? at::zeros({P, GH}, opts) : pooled_empty({0}, opts);
@@ -729,9 +742,9 @@ std::vector<at::Tensor> fused_backward(
       T_* pdb = has_bias ? dbias.data_ptr<T_>() : nullptr;
       _Pragma("omp parallel num_threads(col_threads)")
       {
-        const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
-        const int64_t chunk = ((H + nth - 1) / nth + 15) / 16 * 16;
-        const int64_t j0 = std::min(H, tid * chunk), nu = std::min(H, j0 + chunk) - j0, Gn = G * nu;
+        int64_t j0, nu;
+        column_slice(H, &j0, &nu);
+        const int64_t Gn = G * nu;
         // W_hh restricted to this thread's units as GEMM input columns: (GH, nu); dh_{t-1}[:, own] = dz_t W
         std::vector<T_> wk(GH * nu), acc(P * Gn), rht(P * B), dzk(B * Gn), drk(B * nu), dhk(B * nu);
         std::vector<T_> y(nu), dcn(nu), dcl(nu), do_(nu), di(nu), df(nu), dg(nu);
