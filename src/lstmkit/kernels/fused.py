@@ -296,7 +296,7 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
         c = c_all[1:]
         if valid is not None:  # zero past the end, like the reference backend
             m = valid.unsqueeze(-1)
-            i, f, g, o, c = (v * m for v in (i, f, g, o, c))
+            i, f, g, o, c = (torch.where(m, v, 0.0) for v in (i, f, g, o, c))
         gate_tuple = Gates(i, f, g, o, c)
     return DirectionResult(out, h_n, c_n, gate_tuple)
 

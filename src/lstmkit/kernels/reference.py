@@ -45,9 +45,10 @@ def reference_direction(
             m = valid[t].unsqueeze(-1)  # (B, 1)
             h = torch.where(m, h_new, h)
             c = torch.where(m, c_new, c)
-            outs.append(h_new * m)
+            # where, not a product: a NaN in the padding must not reach the output (NaN * 0 is NaN)
+            outs.append(torch.where(m, h_new, 0.0))
             if return_gates:
-                g = Gates(*(v * m for v in g))
+                g = Gates(*(torch.where(m, v, 0.0) for v in g))
         else:
             h, c = h_new, c_new
             outs.append(h_new)

@@ -119,7 +119,7 @@ def run_stack(
             c_n.append(res.c_n)
         out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)  # (T, B, D*P)
         if cfg.has_residual(k):
-            skip = layer_in if valid is None else layer_in * valid.unsqueeze(-1)  # keep padding at zero
+            skip = layer_in if valid is None else torch.where(valid.unsqueeze(-1), layer_in, 0.0)  # padding stays 0
             out = out + skip
         if training and cfg.dropout > 0 and k < cfg.num_layers - 1:
             out = F.dropout(out, cfg.dropout, training=True)

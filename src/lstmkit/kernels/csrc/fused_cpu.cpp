@@ -28,8 +28,18 @@ namespace {
 // exp that the compiler can vectorise (libm's expf/tanhf are scalar calls and dominated the step time):
 // Cephes' expf polynomial after reduction x = n ln2 + r, scaled by 2^n through the exponent bits.
 // Max relative error ~2 ulp in float. double keeps std::exp (float64 is for gradcheck, not speed).
+// clamp that lets NaN through (std::min/std::max return the bound for a NaN argument, which turned a NaN input
+// into an ordinary number); the comparisons compile to the same vector blends.
+template <typename T>
+inline T clamp_nan(T x, T lo, T hi) {
+  x = x < lo ? lo : x;
+  return x > hi ? hi : x;
+}
+
+// Above ln(FLT_MAX) the result is +inf, as expf gives: the clamp at 89 makes n = 128, whose exponent bits
+// (255 << 23) are inf's. So sigmoid(-inf) is exactly 0 and 0 * inf = NaN follows torch's math.
 inline float vexp(float x) {
-  x = std::min(88.3762626647949f, std::max(-87.3365447505531f, x));
+  x = clamp_nan(x, -87.3365447505531f, 89.0f);
   const float n = std::floor(x * 1.44269504088896341f + 0.5f);
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500E-4f;
@@ -46,7 +56,7 @@ inline double vexp(double x) { return std::exp(x); }
 
 // tanh(x) = 1 - 2 / (exp(2x) + 1); absolute error ~1e-7 in float (tanh saturates beyond |x| = 9).
 inline float vtanh(float x) {
-  x = std::min(9.0f, std::max(-9.0f, x));
+  x = clamp_nan(x, -9.0f, 9.0f);
   return 1.0f - 2.0f / (vexp(2.0f * x) + 1.0f);
 }
 inline double vtanh(double x) { return std::tanh(x); }
@@ -58,12 +68,12 @@ inline void act_fwd(int64_t kind, const T* x, T* y, int64_t n) {
   switch (kind) {
     case TANH: for (int64_t j = 0; j < n; ++j) y[j] = vtanh(x[j]); break;
     case SIGMOID: for (int64_t j = 0; j < n; ++j) y[j] = T(1) / (T(1) + vexp(-x[j])); break;
-    case RELU: for (int64_t j = 0; j < n; ++j) y[j] = x[j] > T(0) ? x[j] : T(0); break;
+    case RELU: for (int64_t j = 0; j < n; ++j) y[j] = x[j] < T(0) ? T(0) : x[j]; break;  // relu(NaN) = NaN
     case HARD_SIGMOID:
-      for (int64_t j = 0; j < n; ++j) y[j] = std::min(T(1), std::max(T(0), x[j] / T(6) + T(0.5)));
+      for (int64_t j = 0; j < n; ++j) y[j] = clamp_nan(x[j] / T(6) + T(0.5), T(0), T(1));
       break;
     case HARD_SIGMOID_LEGACY:
-      for (int64_t j = 0; j < n; ++j) y[j] = std::min(T(1), std::max(T(0), T(0.2) * x[j] + T(0.5)));
+      for (int64_t j = 0; j < n; ++j) y[j] = clamp_nan(T(0.2) * x[j] + T(0.5), T(0), T(1));
       break;
     case GELU:
       for (int64_t j = 0; j < n; ++j) y[j] = T(0.5) * x[j] * (T(1) + std::erf(x[j] * T(M_SQRT1_2)));
@@ -79,7 +89,7 @@ inline void act_bwd(int64_t kind, const T* x, const T* y, T* d, int64_t n) {
   switch (kind) {
     case TANH: for (int64_t j = 0; j < n; ++j) d[j] *= T(1) - y[j] * y[j]; break;
     case SIGMOID: for (int64_t j = 0; j < n; ++j) d[j] *= y[j] * (T(1) - y[j]); break;
-    case RELU: for (int64_t j = 0; j < n; ++j) d[j] = y[j] > T(0) ? d[j] : T(0); break;
+    case RELU: for (int64_t j = 0; j < n; ++j) d[j] = y[j] <= T(0) ? T(0) : d[j]; break;
     case HARD_SIGMOID:  // slope 1/6 where 0 < y < 1, i.e. -3 < x < 3
       for (int64_t j = 0; j < n; ++j) d[j] = (y[j] > T(0) && y[j] < T(1)) ? d[j] / T(6) : T(0);
       break;
