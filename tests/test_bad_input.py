@@ -15,15 +15,15 @@ import lstmkit
     ({"recurrent_dropout": 1.5}, ValueError, r"recurrent_dropout must be in \[0, 1\)"),
     ({"zoneout": 1.0}, ValueError, r"zoneout must be in \[0, 1\)"),
     ({"zoneout": "0.1"}, TypeError, "zoneout must be a float"),
-    ({"proj_size": 8}, ValueError, r"proj_size must be smaller than hidden_size \(8\), got 8"),
-    ({"proj_size": -1}, ValueError, "proj_size must be >= 0"),
+    ({"proj_size": 8}, ValueError, r"proj_size has to be smaller than hidden_size \(8\), got 8"),
+    ({"proj_size": -1}, ValueError, "proj_size should be a positive integer or zero"),
     ({"residual": True}, ValueError, "residual=True.*input_size=4 but output width 8"),
     ({"cifg": True, "recurrent_activation": "tanh"}, ValueError, "cifg couples the gates.*'tanh'"),
     ({"cifg": True, "recurrent_activation": "relu"}, ValueError, "cifg couples"),
     ({"backend": "cudnn-magic"}, ValueError, "unknown backend 'cudnn-magic'"),
     ({"init": "xavier"}, ValueError, "init must be one of"),
     ({"forget_bias": float("nan")}, ValueError, "forget_bias must be finite"),
-    ({"num_layers": 0}, ValueError, "num_layers must be >= 1"),
+    ({"num_layers": 0}, ValueError, "num_layers must be greater than zero"),
     ({"peephole": "yes"}, TypeError, "peephole must be a bool"),
 ])
 def test_bad_configuration(kwargs, error, match):
@@ -33,7 +33,7 @@ def test_bad_configuration(kwargs, error, match):
 
 
 def test_bad_sizes():
-    with pytest.raises(ValueError, match="hidden_size must be >= 1"):
+    with pytest.raises(ValueError, match="hidden_size must be greater than zero"):
         lstmkit.LSTM(4, 0)
     with pytest.raises(TypeError, match="input_size must be an int"):
         lstmkit.LSTM(4.0, 8)
@@ -58,22 +58,22 @@ def lstm():
 
 
 def test_wrong_rank(lstm):
-    with pytest.raises(ValueError, match=r"3-D batched input \(T, B, I\).*got 4-D"):
+    with pytest.raises(ValueError, match=r"Expected input to be 2D or 3D, got 4D.*3-D batched input \(T, B, I\).*got 4-D"):
         lstm(torch.randn(2, 3, 4, 4))
     with pytest.raises(ValueError, match="got 1-D"):
         lstm(torch.randn(4))
 
 
 def test_wrong_feature_size(lstm):
-    with pytest.raises(ValueError, match="input has 5 features.*expected input_size=4"):
+    with pytest.raises(ValueError, match="input.size\\(-1\\) must be equal to input_size. Expected 4, got 5: input has 5 features"):
         lstm(torch.randn(3, 2, 5))
 
 
 def test_wrong_hx_shape(lstm):
     good_h, good_c = torch.zeros(2, 2, 3), torch.zeros(2, 2, 8)
-    with pytest.raises(ValueError, match=r"h_0 must have shape \(2, 2, 3\).*proj_size.*got \(2, 2, 8\)"):
+    with pytest.raises(ValueError, match=r"Expected hidden\[0\] size \(2, 2, 3\), got \[2, 2, 8\]: h_0.*proj_size"):
         lstm(torch.randn(3, 2, 4), (torch.zeros(2, 2, 8), good_c))
-    with pytest.raises(ValueError, match=r"c_0 must have shape \(2, 2, 8\)"):
+    with pytest.raises(ValueError, match=r"Expected hidden\[1\] size \(2, 2, 8\), got \[1, 2, 8\]"):
         lstm(torch.randn(3, 2, 4), (good_h, torch.zeros(1, 2, 8)))
     with pytest.raises(TypeError, match="hx must be a tuple"):
         lstm(torch.randn(3, 2, 4), good_h)
@@ -82,7 +82,7 @@ def test_wrong_hx_shape(lstm):
 
 
 def test_wrong_dtype(lstm):
-    with pytest.raises(TypeError, match="input has dtype torch.float64 but the LSTM's parameters are torch.float32"):
+    with pytest.raises(TypeError, match="RNN input dtype .*input has dtype torch.float64 but the LSTM's parameters are torch.float32"):
         lstm(torch.randn(3, 2, 4, dtype=torch.float64))
 
 

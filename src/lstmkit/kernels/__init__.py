@@ -5,7 +5,7 @@ Nothing here knows about ``torch.nn.Module``; :mod:`lstmkit.nn` builds the layer
 
 from .config import LSTMConfig
 from .functional import ACTIVATIONS, DirectionWeights, Gates, cell_step, input_projection, resolve_activation
-from .registry import BACKENDS, Backend, Request, Selection, StackWeights, register, select_backend
+from .registry import BACKENDS, Backend, Request, Selection, StackWeights, register, select_backend, under_vmap
 from .stack import Noise, run_stack, sample_noise
 from . import native as _native  # noqa: F401  (registers "native")
 from . import reference as _reference  # noqa: F401  (registers "reference")
@@ -14,5 +14,5 @@ from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily
 __all__ = [
     "ACTIVATIONS", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise", "Request",
     "Selection", "StackWeights", "cell_step", "input_projection", "register", "resolve_activation",
-    "run_stack", "sample_noise", "select_backend",
+    "run_stack", "sample_noise", "select_backend", "under_vmap",
 ]

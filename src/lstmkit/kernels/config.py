@@ -16,8 +16,10 @@ INITS = ("torch", "keras")
 def _check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value < minimum:  # torch.nn.LSTM's wording
+        if minimum == 1:
+            raise ValueError(f"{name} must be greater than zero, got {value}")
+        raise ValueError(f"{name} should be a positive integer or zero to disable projections, got {value}")
 
 
 def _check_prob(name: str, value) -> None:
@@ -63,7 +65,7 @@ class LSTMConfig:
         _check_int("proj_size", self.proj_size, 0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
-                f"proj_size must be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}"
+                f"proj_size has to be smaller than hidden_size ({self.hidden_size}), got {self.proj_size}"
             )
         for name in ("bias", "batch_first", "bidirectional", "peephole", "layer_norm", "cifg", "residual"):
             if not isinstance(getattr(self, name), bool):

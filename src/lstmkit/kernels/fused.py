@@ -168,19 +168,30 @@ def _weight_grad(g: Tensor, x: Tensor) -> Tensor:
 
 
 class _Projection(torch.autograd.Function):
-    """The input projection of all steps, x (T*B, I) @ W_ih^T + bias, with oneDNN GEMMs both ways."""
+    """The input projection of all steps, x (T*B, I) @ W_ih^T + bias, with oneDNN GEMMs both ways.
+
+    forward/setup_context (not forward(ctx, ...)) so ``torch.func`` transforms can run it.
+    """
 
     @staticmethod
-    def forward(ctx, x, w, bias):
+    def forward(x, w, bias):
+        return _linear(x, w, bias)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w, bias = inputs
         ctx.save_for_backward(x, w)
         ctx.has_bias = bias is not None
-        return _linear(x, w, bias)
 
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        dx = _linear(g, w.t().contiguous(), None) if ctx.needs_input_grad[0] else None  # (N, I) = g W
-        dw = _weight_grad(g, x) if ctx.needs_input_grad[1] else None  # (M, I)
+        if torch.is_grad_enabled():  # create_graph=True: differentiable torch ops, so a second backward works
+            dx = g @ w if ctx.needs_input_grad[0] else None
+            dw = g.t() @ x if ctx.needs_input_grad[1] else None
+        else:
+            dx = _linear(g, w.t().contiguous(), None) if ctx.needs_input_grad[0] else None  # (N, I) = g W
+            dw = _weight_grad(g, x) if ctx.needs_input_grad[1] else None  # (M, I)
         db = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return dx, dw, db
 
@@ -209,11 +220,47 @@ def _split_columns(batch: int, hidden: int) -> bool:
     return hidden >= 128 and batch <= 2  # B=1 H=128: 3.3 -> 2.6 ms forward; from B=8 the rows were faster
 
 
+_NAMES = {v: k for k, v in _ACT_IDS.items() if k != "linear"}
+_N_IN = 17  # tensor inputs of _FusedDirection, before flags
+
+
+def _recurrence_graph(inputs, flags, dtype_like: Tensor):
+    """The kernel's contract written with differentiable torch ops (the reference loop): what a second-order
+    gradient differentiates. ``inputs`` are _FusedDirection's tensor inputs; returns (out, h_n, c_n)."""
+    from .reference import recurrence  # the reference backend is the specification the kernel is held to
+
+    (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias, rec_mask, zone_h,
+     zone_c, valid) = inputs
+    act, rec_act, cifg, eps, zone_p, _save = flags
+
+    def opt(t):
+        return t if t.numel() else None
+
+    if opt(ln_ih_w) is not None:
+        a = torch.nn.functional.layer_norm(a, a.shape[-1:], ln_ih_w, ln_ih_b, eps)
+    if opt(bias) is not None:
+        a = a + bias
+    H = c0.shape[-1]
+    cfg = LSTMConfig(1, H, activation=_NAMES[act], recurrent_activation=_NAMES[rec_act], cifg=cifg,
+                     layer_norm_eps=eps)
+    w = DirectionWeights(None, w_hh, None, None, opt(w_hr), opt(w_ph), None, None, opt(ln_hh_w), opt(ln_hh_b),
+                         opt(ln_c_w), opt(ln_c_b))
+    zh, zc = (opt(zone_h), opt(zone_c)) if zone_p == 0.0 else (zone_p, zone_p)
+    noise = Noise(opt(rec_mask), zh, zc)
+    res = recurrence(a, h0, c0, w, cfg, opt(valid), noise, False, forget_bias=0.0)
+    return res.out, res.h_n, res.c_n
+
+
 class _FusedDirection(torch.autograd.Function):
-    """One layer and direction over the projected input ``a`` (T, B, G*H)."""
+    """One layer and direction over the projected input ``a`` (T, B, G*H).
+
+    forward/setup_context (not forward(ctx, ...)) so ``torch.func`` transforms can run it. Its backward is the
+    kernel's hand-written BPTT; under ``create_graph=True`` (a gradient of a gradient) it differentiates the
+    same recurrence written in torch ops instead, so double backward gives a real result.
+    """
 
     @staticmethod
-    def forward(ctx, a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias,
+    def forward(a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias,
                 rec_mask, zone_h, zone_c, valid, flags):
         act, rec_act, cifg, eps, zone_p, save = flags
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
@@ -221,34 +268,58 @@ class _FusedDirection(torch.autograd.Function):
         split = _split_columns(a.shape[1], c0.shape[1])  # the backward pass splits the threads the same way
         (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh) = (
             _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save, _store_gh(w_hh), split))
-        ctx.flags = flags
-        ctx.split_columns = split
-        ctx.has_bias = bias.numel() > 0
-        ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
-        ctx.save_for_backward(h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr,
-                              w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, inputs[0],
-                              mean_ih, rstd_ih, gh)
-        ctx.mark_non_differentiable(gates, c_all)
-        return out, h_all[-1], c_all[-1], gates, c_all
+        return (out, h_all[-1], c_all[-1], gates, c_all, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c,
+                mean_ih, rstd_ih, gh)
 
     @staticmethod
-    def backward(ctx, dout, dh_n, dc_n, _dgates, _dc_all):
+    def setup_context(ctx, inputs, output):
+        flags = inputs[-1]
+        _out, _h_n, _c_n, gates, c_all, *saved = output
+        ctx.flags = flags
+        ctx.split_columns = _split_columns(inputs[0].shape[1], inputs[2].shape[1])
+        ctx.has_bias = inputs[12].numel() > 0
+        ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
+        ctx.save_for_backward(*inputs[:_N_IN], c_all, gates, *saved)
+        ctx.mark_non_differentiable(gates, c_all, *saved)
+
+    @staticmethod
+    def backward(ctx, dout, dh_n, dc_n, *_unused):
+        saved = ctx.saved_tensors
+        inputs = saved[:_N_IN]
+        if torch.is_grad_enabled():  # create_graph=True
+            return _FusedDirection._graph_backward(ctx, inputs, dout, dh_n, dc_n)
         act, rec_act, cifg, _eps, zone_p, _save = ctx.flags
-        (h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh, w_hr, w_ph, ln_hh_w, ln_c_w,
-         ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih, gh) = ctx.saved_tensors
+        (a, _h0, _c0, w_hh, w_hr, w_ph, ln_hh_w, _ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, _ln_ih_b, _bias, rec_mask,
+         zone_h, zone_c, valid) = inputs
+        (c_all, gates, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih,
+         gh) = saved[_N_IN:]
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
         dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
         dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
+        c = [t.contiguous() for t in (w_hh, w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid,
+                                      ln_ih_w, a)]
         (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
-            dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, w_hh.contiguous(),
-            w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, ln_ih_w, a, mean_ih, rstd_ih, gh,
-            ctx.has_bias, act, rec_act, cifg, zone_p, ctx.split_columns)
+            dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, *c[:11],
+            c[11], mean_ih, rstd_ih, gh, ctx.has_bias, act, rec_act, cifg, zone_p, ctx.split_columns)
 
         def g(t):
             return t if t.numel() else None
 
         return (da, dh0, dc0, dw_hh, g(dw_hr), g(dw_ph), g(dlnw), g(dlnb), g(dlcw), g(dlcb), g(dliw), g(dlib),
                 g(dbias), None, None, None, None, None)
+
+    @staticmethod
+    def _graph_backward(ctx, inputs, dout, dh_n, dc_n):
+        need = [bool(n) and t.numel() > 0 for n, t in zip(ctx.needs_input_grad[:_N_IN], inputs)]
+        outs = _recurrence_graph(inputs, ctx.flags, inputs[0])
+        pairs = [(o, g) for o, g in zip(outs, (dout, dh_n, dc_n)) if g is not None]
+        wrt = [t for t, n in zip(inputs, need) if n]
+        grads = iter(torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], create_graph=True,
+                                         allow_unused=True) if wrt and pairs else ())
+        result = [next(grads) if n else None for n in need]
+        if need[0] and result[0] is None:
+            result[0] = torch.zeros_like(inputs[0])
+        return (*result, None)
 
 
 def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg: LSTMConfig,
@@ -285,7 +356,7 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
     flags = (_ACT_IDS[cfg.activation], _ACT_IDS[cfg.recurrent_activation], cfg.cifg, float(cfg.layer_norm_eps),
              zone_p, save)
-    out, h_n, c_n, gates, c_all = _FusedDirection.apply(
+    out, h_n, c_n, gates, c_all, *_saved = _FusedDirection.apply(
         *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
         _opt(None if valid is None else valid.contiguous()), flags)
     gate_tuple = None
@@ -314,6 +385,8 @@ class FusedCPUBackend(Backend):
         cfg = req.config
         if req.device.type != "cpu":
             return f"fused runs on CPU only (tensors on {req.device.type})"
+        if req.vmapped:
+            return "the fused C++ kernel cannot run inside torch.func.vmap"
         if req.dtype not in (torch.float32, torch.float64):
             return f"fused supports float32 and float64, not {req.dtype}"
         for what in ("activation", "recurrent_activation"):

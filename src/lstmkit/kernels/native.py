@@ -42,6 +42,8 @@ class NativeBackend(Backend):
             reasons.append("recurrent_dropout in training")
         if req.return_gates:
             reasons.append("return_gates")
+        if req.vmapped:
+            reasons.append("torch.func.vmap (torch's LSTM kernel has no batching rule)")
         if not req.dtype.is_floating_point:
             reasons.append(f"dtype {req.dtype}")
         if reasons:

@@ -17,8 +17,8 @@ from .registry import Backend, Request, register
 from .stack import DirectionResult, Noise, run_stack
 
 
-def reference_direction(
-    x: Tensor,
+def recurrence(
+    a: Tensor,
     h0: Tensor,
     c0: Tensor,
     w: DirectionWeights,
@@ -26,11 +26,16 @@ def reference_direction(
     valid: Optional[Tensor],
     noise: Noise,
     return_gates: bool,
+    forget_bias: Optional[float] = None,
 ) -> DirectionResult:
-    """One layer, one direction. x: (T, B, I); valid: (T, B) bool or None."""
+    """The time loop over a projected input ``a`` (T, B, G*H), i.e. everything after the input projection.
+
+    ``forget_bias`` overrides the config's (a caller that has folded it into ``a`` passes 0). The fused
+    backend differentiates this loop when a gradient of its gradient is asked for.
+    """
     act = resolve_activation(cfg.activation)
     rec_act = resolve_activation(cfg.recurrent_activation)
-    a = input_projection(x, w, cfg.layer_norm_eps)  # (T, B, G*H): one GEMM for all steps
+    fb = cfg.forget_bias if forget_bias is None else forget_bias
     h, c = h0, c0
     outs, steps = [], []
     # unbind, not a[t]: indexing inside autograd makes the backward pass quadratic in T.
@@ -38,7 +43,7 @@ def reference_direction(
         zh, zc = noise.step(t)
         h_new, c_new, g = cell_step(
             a_t, h, c, w,
-            act=act, rec_act=rec_act, cifg=cfg.cifg, forget_bias=cfg.forget_bias, eps=cfg.layer_norm_eps,
+            act=act, rec_act=rec_act, cifg=cfg.cifg, forget_bias=fb, eps=cfg.layer_norm_eps,
             rec_mask=noise.rec_mask, zone_h=zh, zone_c=zc,
         )
         if valid is not None:  # past a sequence's end: state frozen, output and gates zero
@@ -56,6 +61,21 @@ def reference_direction(
             steps.append(g)
     gates = Gates(*(torch.stack(v) for v in zip(*steps, strict=True))) if return_gates else None  # each (T, B, H)
     return DirectionResult(torch.stack(outs), h, c, gates)
+
+
+def reference_direction(
+    x: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    w: DirectionWeights,
+    cfg: LSTMConfig,
+    valid: Optional[Tensor],
+    noise: Noise,
+    return_gates: bool,
+) -> DirectionResult:
+    """One layer, one direction. x: (T, B, I); valid: (T, B) bool or None."""
+    a = input_projection(x, w, cfg.layer_norm_eps)  # (T, B, G*H): one GEMM for all steps
+    return recurrence(a, h0, c0, w, cfg, valid, noise, return_gates)
 
 
 class ReferenceBackend(Backend):

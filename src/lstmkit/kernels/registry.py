@@ -35,6 +35,13 @@ class Request:
     grad: bool = False  # autograd will differentiate this call (grad mode on, parameters require grad)
     packed: bool = False  # the input is a PackedSequence
     batch: int = 0  # sequences in the call (0: unknown)
+    vmapped: bool = False  # inside torch.func.vmap: only backends written in torch ops can run
+
+
+def under_vmap(tensors) -> bool:
+    """Whether any of ``tensors`` is a torch.func.vmap batched tensor (inside a vmap'd function)."""
+    is_batched = getattr(getattr(torch._C, "_functorch", None), "is_batchedtensor", None)
+    return is_batched is not None and any(is_batched(t) for t in tensors)
 
 
 class StackWeights(NamedTuple):

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kernels import LSTMConfig, cell_step, input_projection, resolve_activation
+from ..errors import DTypeError, ShapeError
 from .params import create_parameters, direction_weights, reset_parameters
 
 
@@ -112,37 +113,48 @@ class LSTMCell(nn.Module):
         cfg = self.config
         if not isinstance(input, Tensor):
             raise TypeError(f"input must be a Tensor, got {type(input).__name__}")
-        if input.dim() not in (1, 2):
-            raise ValueError(
-                f"LSTMCell expects a 2-D batched input (B, I) or a 1-D unbatched input (I,), "
-                f"got shape {tuple(input.shape)}"
+        if input.dim() not in (1, 2):  # torch.nn.LSTMCell's key phrases first, then lstmkit's explanation
+            raise ShapeError(
+                f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead: a 2-D batched input (B, I) "
+                f"or a 1-D unbatched input (I,), got shape {tuple(input.shape)}"
             )
         if input.shape[-1] != cfg.input_size:
-            raise ValueError(f"input has {input.shape[-1]} features, expected input_size={cfg.input_size}")
+            raise ShapeError(f"input has inconsistent input_size: got {input.shape[-1]} expected {cfg.input_size} "
+                             f"(the cell has input_size={cfg.input_size}; input shape {tuple(input.shape)})")
         if input.dtype != self.weight_ih.dtype:
-            raise TypeError(f"input has dtype {input.dtype} but the cell's parameters are {self.weight_ih.dtype}")
+            raise DTypeError(f"input has dtype {input.dtype} but the cell's parameters are {self.weight_ih.dtype}")
         batched = input.dim() == 2
         x = input if batched else input.unsqueeze(0)  # (B, I)
         B = x.shape[0]
         if hx is None:
             h, c = x.new_zeros(B, cfg.out_size), x.new_zeros(B, cfg.hidden_size)
         else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
+                raise TypeError("hx must be a tuple (h, c) of two tensors")
             h, c = hx
-            want_h = (B, cfg.out_size) if batched else (cfg.out_size,)
-            want_c = (B, cfg.hidden_size) if batched else (cfg.hidden_size,)
-            if tuple(h.shape) != want_h or tuple(c.shape) != want_c:
-                raise ValueError(
-                    f"hx must be (h, c) with shapes {want_h} and {want_c}, got {tuple(h.shape)} and {tuple(c.shape)}"
-                )
+            for k, (t, width) in enumerate(((h, cfg.out_size), (c, cfg.hidden_size))):
+                if t.dim() not in (1, 2):
+                    raise ShapeError(f"LSTMCell: Expected hx[{k}] to be 1D or 2D, got {t.dim()}D instead")
+                if t.dim() != input.dim():
+                    raise ShapeError(f"hx[{k}] is {t.dim()}-D but the input is {input.dim()}-D: batched input "
+                                     "needs (B, width) states, unbatched input (width,)")
+                if t.shape[-1] != width:
+                    raise ShapeError(f"hidden{k} has inconsistent hidden_size: got {t.shape[-1]}, expected {width}")
+                if batched and t.shape[0] != B:
+                    raise ShapeError(f"Input batch size {B} doesn't match hidden{k} batch size {t.shape[0]}: "
+                                     f"hx[{k}] must have shape {(B, width)}, got {tuple(t.shape)}")
+                if t.dtype != input.dtype:
+                    raise DTypeError(f"hx[{k}] has dtype {t.dtype}, expected the input's {input.dtype}")
             if not batched:
                 h, c = h.unsqueeze(0), c.unsqueeze(0)
         w = direction_weights(self, cfg, "")
-        if self._torch_math and not (self.training and cfg.recurrent_dropout > 0):
+        # cfg first: a cell without noise never reads self.training (train and eval do not differ)
+        if self._torch_math and not (cfg.recurrent_dropout > 0 and self.training):
             # torch.nn.LSTMCell's own fused step: the same math, one call instead of a dozen small ops
             h, c = torch._VF.lstm_cell(x, (h, c), w.w_ih, w.w_hh, w.b_ih, w.b_hh)
             return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
         rec_mask, zone_h, zone_c = None, None, None
-        if self.training and cfg.recurrent_dropout > 0:
+        if cfg.recurrent_dropout > 0 and self.training:
             if self._rec_mask is None or self._rec_mask.shape != h.shape:
                 keep = 1.0 - cfg.recurrent_dropout
                 self._rec_mask = h.new_empty(h.shape).bernoulli_(keep).div_(keep)

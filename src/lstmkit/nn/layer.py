@@ -9,8 +9,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from ..kernels import Gates, LSTMConfig, Request, StackWeights, select_backend
-from .params import create_parameters, direction_weights, reset_parameters
+from ..kernels import Gates, LSTMConfig, Request, StackWeights, select_backend, under_vmap
+from ..errors import DTypeError, ShapeError
+from .params import create_parameters, direction_weights, parameter_shapes, reset_parameters
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,48 @@ class LSTM(nn.Module):
                 create_parameters(self, self.config, self.config.layer_input_size(k), _suffix(k, d), factory)
                 for d in range(self.config.num_directions)
             ])
+        self._mirror_torch_attributes()
         self.reset_parameters()
+
+    _TORCH_ATTRS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
+                    "proj_size")
+
+    def _mirror_torch_attributes(self) -> None:
+        # torch.nn.LSTM keeps these in the instance __dict__, and code that pickles or edits a module's
+        # __dict__ (torch's own compatibility test deletes "proj_size" from it) expects them there. The
+        # read-only properties below read the config and take precedence, so the copies cannot go stale.
+        self.__dict__.update({"mode": "LSTM", **{a: getattr(self.config, a) for a in self._TORCH_ATTRS}})
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle an lstmkit.LSTM, or a ``torch.nn.LSTM``'s state (e.g. pickled before torch 1.8, without
+        ``proj_size``) into an lstmkit.LSTM with torch's math."""
+        if "config" not in state:
+            if "_parameters" not in state or "input_size" not in state:
+                raise ValueError("cannot restore an lstmkit.LSTM from this state: it has neither an lstmkit config "
+                                 "nor torch.nn.LSTM's attributes")
+            state = dict(state)
+            kw = {a: state.get(a, 0 if a == "proj_size" else None) for a in self._TORCH_ATTRS}
+            kw["dropout"] = float(kw["dropout"])
+            cfg = LSTMConfig(**kw)
+            for key in ("_flat_weights", "_flat_weights_names", "_flat_weight_refs", "_all_weights"):
+                state.pop(key, None)
+            names = [[[stem + _suffix(k, d) for stem, _ in parameter_shapes(cfg, cfg.layer_input_size(k))]
+                      for d in range(cfg.num_directions)] for k in range(cfg.num_layers)]
+            state.update(config=cfg, _names=names)
+        super().__setstate__(state)
+        self._mirror_torch_attributes()
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "qconfig" and value is not None:
+            # torch.ao.quantization (quantize_dynamic, prepare) sets a qconfig and then swaps the module types
+            # it knows, silently leaving an lstmkit.LSTM in float: say so instead
+            route = ("replace it with its .to_torch() copy inside the model first: torch.ao quantizes the "
+                     "torch.nn.LSTM children of a model (weights to int8, dynamic activations)" if self.config.is_vanilla_math and self.config.zoneout == 0 else
+                     "int8 kernels for lstmkit's variants do not exist yet; quantize the model's Linear layers "
+                     "only (qconfig_spec={torch.nn.Linear}) or keep this layer in float")
+            raise NotImplementedError(f"torch.ao.quantization cannot quantize lstmkit.LSTM ({self.extra_repr()}): "
+                                      f"{route}")
+        super().__setattr__(name, value)
 
     @classmethod
     def from_config(cls, config: LSTMConfig, device=None, dtype=None) -> "LSTM":
@@ -146,7 +188,19 @@ class LSTM(nn.Module):
                 reset_parameters(self, self.config, _suffix(k, d))
 
     def flatten_parameters(self) -> None:
-        """No-op kept for drop-in compatibility with ``torch.nn.LSTM``."""
+        """No-op kept for drop-in compatibility with ``torch.nn.LSTM`` (no backend needs one flat buffer)."""
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        """torch.nn.LSTM's weight names in its order (the variants' peephole and layer-norm weights excluded)."""
+        return [n for layer in self._names for names in layer for n in names
+                if not n.startswith(("weight_ph", "ln_"))]
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        """The weights the kernels read now: Parameters, or the tensors that ``prune``, ``weight_norm`` or a
+        parametrization computes in their place."""
+        return [getattr(self, n) for n in self._flat_weights_names]
 
     @property
     def all_weights(self) -> list[list[nn.Parameter]]:
@@ -165,13 +219,15 @@ class LSTM(nn.Module):
         cfg = self.config
         layers = [[direction_weights(self, cfg, _suffix(k, d)) for d in range(cfg.num_directions)]
                   for k in range(cfg.num_layers)]
-        flat = [getattr(self, n) for layer in self._names for names in layer for n in names
-                if not n.startswith(("weight_ph", "ln_"))]
-        return StackWeights(layers, flat)
+        return StackWeights(layers, self._flat_weights)
 
-    def _request(self, like: Tensor, return_gates: bool, packed: bool = False, batch: int = 0) -> Request:
-        grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in self.parameters()))
-        return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch)
+    def _request(self, like: Tensor, return_gates: bool, packed: bool = False, batch: int = 0,
+                 hx=None) -> Request:
+        params = list(self.parameters())
+        grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in params))
+        vmapped = under_vmap([like, *(hx or ()), *self._flat_weights])
+        return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch,
+                       vmapped)
 
     def backend_info(self, return_gates: bool = False, batch: int = 0) -> str:
         """Which backend a forward call would use now (device, dtype, grad mode, train/eval), for a batch of
@@ -198,17 +254,22 @@ class LSTM(nn.Module):
         if not isinstance(hx, (tuple, list)) or len(hx) != 2 or not all(isinstance(t, Tensor) for t in hx):
             raise TypeError("hx must be a tuple (h_0, c_0) of two tensors")
         h0, c0 = hx
+        want_dim = 3 if batched else 2
+        if h0.dim() != want_dim or c0.dim() != want_dim:  # torch.nn.LSTM's wording
+            kind = "batched 3-D" if batched else "unbatched 2-D"
+            raise ShapeError(f"For {kind} input, hx and cx should also be {want_dim}-D but got "
+                             f"({h0.dim()}-D, {c0.dim()}-D) tensors")
         if not batched:
             h_shape, c_shape = (LD, cfg.out_size), (LD, cfg.hidden_size)
-        for name, t, shape in (("h_0", h0, h_shape), ("c_0", c0, c_shape)):
+        for k, (name, t, shape) in enumerate((("h_0", h0, h_shape), ("c_0", c0, c_shape))):
             if tuple(t.shape) != shape:
                 width = "proj_size" if name == "h_0" and cfg.proj_size else "hidden_size"
-                raise ValueError(
-                    f"{name} must have shape {shape} (num_layers*num_directions, "
-                    f"{'batch, ' if batched else ''}{width}), got {tuple(t.shape)}"
+                raise ShapeError(
+                    f"Expected hidden[{k}] size {shape}, got {list(t.shape)}: {name} must have shape "
+                    f"(num_layers*num_directions, {'batch, ' if batched else ''}{width})"
                 )
             if t.dtype != like.dtype:
-                raise TypeError(f"{name} has dtype {t.dtype}, expected the input's {like.dtype}")
+                raise DTypeError(f"{name} has dtype {t.dtype}, expected the input's {like.dtype}")
         if not batched:
             h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
         return h0, c0
@@ -216,7 +277,10 @@ class LSTM(nn.Module):
     def _check_dtype(self, x: Tensor) -> None:
         w = self.weight_ih_l0
         if x.dtype != w.dtype:
-            raise TypeError(f"input has dtype {x.dtype} but the LSTM's parameters are {w.dtype}; convert one")
+            raise DTypeError(
+                f"RNN input dtype ({x.dtype}) does not match weight dtype ({w.dtype}): input has dtype {x.dtype} "
+                f"but the LSTM's parameters are {w.dtype}; convert one: input.to({w.dtype}) or model.to({x.dtype})"
+            )
 
     def forward(self, input, hx=None, *, lengths: Lengths = None, return_gates: bool = False):
         """Run the LSTM.
@@ -241,14 +305,14 @@ class LSTM(nn.Module):
             raise TypeError(f"input must be a Tensor or PackedSequence, got {type(input).__name__}")
         if input.dim() not in (2, 3):
             layout = "(B, T, I)" if cfg.batch_first else "(T, B, I)"
-            raise ValueError(
-                f"LSTM expects a 3-D batched input {layout} or a 2-D unbatched input (T, I), "
-                f"got {input.dim()}-D input of shape {tuple(input.shape)}"
+            raise ShapeError(
+                f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead: a 3-D batched input {layout} "
+                f"or a 2-D unbatched input (T, I), got {input.dim()}-D input of shape {tuple(input.shape)}"
             )
         if input.shape[-1] != cfg.input_size:
-            raise ValueError(
-                f"input has {input.shape[-1]} features in its last dimension, expected input_size="
-                f"{cfg.input_size} (shape {tuple(input.shape)})"
+            raise ShapeError(
+                f"input.size(-1) must be equal to input_size. Expected {cfg.input_size}, got {input.shape[-1]}: "
+                f"input has {input.shape[-1]} features in its last dimension (shape {tuple(input.shape)})"
             )
         autocast = _autocast_enabled(input.device.type)
         if autocast and input.is_floating_point() and input.dtype != self.weight_ih_l0.dtype:
@@ -260,10 +324,11 @@ class LSTM(nn.Module):
             x = x.transpose(0, 1)  # (T, B, I)
         T, B = x.shape[0], x.shape[1]
         if T == 0:
-            raise ValueError(f"input has no time steps (shape {tuple(input.shape)})")
+            raise ShapeError(f"Expected sequence length to be larger than 0 in RNN: input has no time steps "
+                             f"(shape {tuple(input.shape)})")
         lens = check_lengths(lengths, T, B)
         h0, c0 = self._initial_state(hx, B, x, batched)
-        req = self._request(x, return_gates, batch=B)
+        req = self._request(x, return_gates, batch=B, hx=(h0, c0))
         backend = select_backend(cfg.backend, req).backend
         if autocast and backend.name != "native":
             # Only torch's own kernel has autocast rules; the fused and reference backends run in the
@@ -297,7 +362,7 @@ class LSTM(nn.Module):
         cfg = self.config
         data, batch_sizes, sorted_idx, unsorted_idx = packed
         if data.dim() != 2 or data.shape[-1] != cfg.input_size:
-            raise ValueError(
+            raise ShapeError(
                 f"PackedSequence.data must have shape (N, input_size={cfg.input_size}), got {tuple(data.shape)}"
             )
         self._check_dtype(data)

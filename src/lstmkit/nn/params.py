@@ -7,6 +7,7 @@ Names and layouts follow ``torch.nn.LSTM`` (``weight_ih``, ``weight_hh``, ``bias
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterator
 
@@ -61,11 +62,28 @@ def create_parameters(module: nn.Module, cfg: LSTMConfig, input_size: int, suffi
     return names
 
 
+@functools.lru_cache(maxsize=None)
+def _stems(cfg: LSTMConfig) -> tuple[tuple[str, str], ...]:
+    """(stem, DirectionWeights field) of the parameters a config has."""
+    return tuple((stem, STEM_TO_FIELD[stem]) for stem, _ in parameter_shapes(cfg, 1))
+
+
 def direction_weights(module: nn.Module, cfg: LSTMConfig, suffix: str) -> DirectionWeights:
-    # module._parameters directly: nn.Module.__getattr__ costs about a microsecond per name, and a streaming
+    """One direction's weights as the forward pass must read them.
+
+    A weight that ``torch.nn.utils.prune``, ``weight_norm`` or ``parametrize`` has reparametrised is no longer
+    in ``module._parameters`` but an attribute computed from ``*_orig``, ``*_g``/``*_v`` or the parametrization;
+    ``getattr`` reads it (and autograd reaches the underlying parameters through it).
+    """
+    # module._parameters first: nn.Module.__getattr__ costs about a microsecond per name, and a streaming
     # cell pays this on every step
     params = module._parameters
-    return DirectionWeights(**{field: params.get(stem + suffix) for stem, field in STEM_TO_FIELD.items()})
+    fields = {}
+    for stem, field in _stems(cfg):
+        name = stem + suffix
+        t = params.get(name)
+        fields[field] = t if t is not None else getattr(module, name)
+    return DirectionWeights(**fields)
 
 
 def glorot_uniform_(w: torch.Tensor) -> None:
