@@ -134,3 +134,126 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
     for a, b in zip(straight.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert len(resumed.trainer.history.history["loss"]) == 4
+
+
+# ---- hostile or damaged headers -------------------------------------------------------------------------------
+def _rewrite(path, edit_meta, version="2", digest=True):
+    """Rewrite ``path`` with its tensors and ``edit_meta(meta)``; re-sign it unless ``digest`` is False (what
+    an attacker or a tool that edits the JSON could do)."""
+    import json
+
+    from safetensors.torch import load_file, save as st_save
+
+    from lstmkit.train import checkpoint as ck
+
+    tensors = load_file(str(path))
+    header = ck._read_header(path.read_bytes())
+    meta = json.loads(header["meta"])
+    meta = edit_meta(meta)
+    meta_json = meta if isinstance(meta, str) else json.dumps(meta)
+    sha = header["sha256"] if not digest else ck._digest(tensors, meta_json if version == "2" else None)
+    path.write_bytes(st_save(tensors, metadata={**header, "version": version, "meta": meta_json, "sha256": sha}))
+
+
+def _set_dense_activation(meta):
+    meta["model_config"]["layers"][-1]["config"]["activation"] = "relu"
+    return meta
+
+
+def test_checksum_covers_the_architecture(tmp_path):
+    path = tmp_path / "m.safetensors"
+    make_model().save(path)
+    _rewrite(path, _set_dense_activation, digest=False)  # the header edited, the old checksum kept
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        lstmkit.load_model(path)
+
+
+def test_version_1_files_still_load(tmp_path, caplog):
+    x, _ = data()
+    path = tmp_path / "m.safetensors"
+    model = make_model()
+    model.save(path)
+    _rewrite(path, lambda m: m, version="1")
+    np.testing.assert_array_equal(lstmkit.load_model(path).predict(x), model.predict(x))
+    assert "version 1" in caplog.text
+
+
+def test_oversized_claims_fail_before_allocating(tmp_path):
+    import resource
+
+    from lstmkit.layers import Embedding
+
+    path = tmp_path / "m.safetensors"
+    model = Sequential([Embedding(50, 4, input_shape=(10,)), LSTM(3), Dense(1)])
+    model.save(path)
+
+    def huge(meta):  # 100M x 4 float32 = 1.6 GB if it were built
+        meta["model_config"]["layers"][0]["config"]["input_dim"] = 100_000_000
+        return meta
+
+    _rewrite(path, huge)  # correctly signed: the checksum is no defence against a crafted file
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match=r"different architecture.*\(50, 4\) vs model \(100000000, 4\)"):
+        lstmkit.load_model(path)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 400, grown_mb
+
+
+@pytest.mark.parametrize("edit", [
+    lambda m: "[" * 100_000 + "]" * 100_000,  # nesting deep enough for a RecursionError
+    lambda m: [1, 2],  # not an object
+    lambda m: {**m, "model_config": {"class_name": "Sequential", "layers": "LSTM"}},
+    lambda m: {**m, "model_config": {"class_name": "Sequential", "layers": [{"class_name": "Dense",
+                                                                             "config": {"units": -3}}]}},
+    lambda m: {**m, "model_config": {"class_name": "Sequential", "layers": [{"class_name": "Dense",
+                                                                             "config": ["units"]}]}},
+    lambda m: {**m, "model_config": {"class_name": "Sequential", "layers": [{"class_name": "Dense",
+                                                                             "config": {"units": 10 ** 30}}]}},
+    lambda m: {**m, "model_config": {"class_name": "Sequential", "input_shape": [10, 2], "layers": [
+        {"class_name": "LSTM", "config": {"units": 2 ** 40}}]}},
+], ids=["deep", "list", "layers-str", "negative", "config-list", "huge-int", "huge-lstm"])
+def test_malformed_headers_are_checkpoint_errors(tmp_path, edit):
+    path = tmp_path / "m.safetensors"
+    make_model().save(path)
+    _rewrite(path, edit)
+    with pytest.raises(CheckpointError, match="m.safetensors"):
+        lstmkit.load_model(path)
+
+
+def test_tensor_entries_outside_the_file_are_refused(tmp_path):
+    import json
+    import struct
+
+    path = tmp_path / "m.safetensors"
+    header = json.dumps({"w": {"dtype": "F32", "shape": [10 ** 9], "data_offsets": [0, 4 * 10 ** 9]},
+                         "__metadata__": {"format": "lstmkit-checkpoint"}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    with pytest.raises(CheckpointError, match="claims bytes"):
+        load_checkpoint(path)
+
+
+def test_saves_keep_permissions_and_symlinks(tmp_path):
+    old = os.umask(0o022)
+    try:
+        new = tmp_path / "new.safetensors"
+        save_checkpoint(new, {"model.w": torch.ones(2)}, {})
+        assert new.stat().st_mode & 0o777 == 0o644  # what the umask gives any new file
+        os.chmod(new, 0o640)
+        save_checkpoint(new, {"model.w": torch.zeros(2)}, {})
+        assert new.stat().st_mode & 0o777 == 0o640  # an existing file keeps its mode
+        link = tmp_path / "latest.safetensors"
+        link.symlink_to(new)
+        save_checkpoint(link, {"model.w": torch.full((2,), 7.0)}, {"v": 3})
+        assert link.is_symlink() and load_checkpoint(new)[1] == {"v": 3}
+    finally:
+        os.umask(old)
+
+
+def test_temp_files_of_killed_saves_are_removed(tmp_path):
+    path = tmp_path / "m.safetensors"
+    stale = tmp_path / ".m.safetensors.pid999999999.abc123.tmp"  # no such process
+    stale.write_bytes(b"x" * 1000)
+    live = tmp_path / f".m.safetensors.pid{os.getppid()}.def456.tmp"  # a running process's save
+    live.write_bytes(b"y")
+    save_checkpoint(path, {"model.w": torch.ones(2)}, {})
+    assert not stale.exists() and live.exists()

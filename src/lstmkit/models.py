@@ -275,21 +275,39 @@ def _version() -> str:
     return __version__
 
 
+def _rebuild(cfg: dict, path: str) -> Sequential:
+    """The Sequential a checkpoint's JSON config describes, built; any malformed config is a CheckpointError."""
+    try:
+        layers = cfg["layers"]
+        if not isinstance(layers, list):
+            raise TypeError(f"'layers' is a {type(layers).__name__}, not a list")
+        model = Sequential([deserialize_layer(spec) for spec in layers], name=cfg.get("name"))
+        if cfg.get("input_shape") is not None and not model.built:
+            model.build(tuple(cfg["input_shape"]))
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RuntimeError, OverflowError,
+            RecursionError) as err:
+        raise CheckpointError(f"{path}: the model config cannot be rebuilt ({type(err).__name__}: "
+                              f"{str(err)[:300]})") from None
+    return model
+
+
 def load_model(path: str, compile: bool = True) -> Sequential:
     """Rebuild a model saved by :meth:`Sequential.save`: architecture from its JSON config (only lstmkit's
     registered layer classes are ever instantiated: no pickle, no code from the file), weights, and, when
     it was compiled with JSON-describable settings, the compile settings and optimizer state."""
+    from .train.trainer import check_weights_fit
+
     tensors, meta = load_checkpoint(path)
     cfg = meta.get("model_config")
     if not isinstance(cfg, dict) or cfg.get("class_name") != "Sequential":
         raise CheckpointError(f"{path} holds no Sequential model config (saved with Trainer.save or "
                               "save_checkpoint?); build the model and use load_weights")
-    try:
-        model = Sequential([deserialize_layer(spec) for spec in cfg["layers"]], name=cfg.get("name"))
-    except (TypeError, ValueError, KeyError) as err:
-        raise CheckpointError(f"{path}: the model config cannot be rebuilt ({err})") from None
-    if cfg.get("input_shape") is not None and not model.built:
-        model.build(tuple(cfg["input_shape"]))
+    # First on the meta device, which allocates nothing: a header whose architecture does not match its own
+    # tensors (an Embedding claiming 300M rows, say) is an error before a byte of parameters is allocated.
+    with torch.device("meta"):
+        skeleton = _rebuild(cfg, path)
+    check_weights_fit({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, tensors, str(path))
+    model = _rebuild(cfg, path)
     cc = meta.get("compile_config")
     if compile and cc:
         model.compile(**cc)

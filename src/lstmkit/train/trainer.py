@@ -418,14 +418,13 @@ class Trainer:
         return int(meta["epoch"]) + 1, int(meta["seed"])
 
 
-def load_weights_into(model: nn.Module, tensors: dict[str, Tensor], where: str) -> None:
-    """Copy ``model.*`` tensors into ``model``; a clear error if names or shapes differ."""
+def check_weights_fit(own: dict[str, tuple], tensors: dict[str, Tensor], where: str) -> None:
+    """Raise :class:`CheckpointError` unless the ``model.*`` tensors have exactly the names and shapes ``own``."""
     weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
-    mismatched = [f"{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in own if k in weights and weights[k].shape != own[k].shape]
+    mismatched = [f"{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k])}"
+                  for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k])]
     if missing or unexpected or mismatched:
         parts = []
         if missing:
@@ -435,4 +434,10 @@ def load_weights_into(model: nn.Module, tensors: dict[str, Tensor], where: str) 
         if mismatched:
             parts.append("shape mismatch " + "; ".join(mismatched[:5]))
         raise CheckpointError(f"{where} was saved from a different architecture: " + ", ".join(parts))
+
+
+def load_weights_into(model: nn.Module, tensors: dict[str, Tensor], where: str) -> None:
+    """Copy ``model.*`` tensors into ``model``; a clear error if names or shapes differ."""
+    check_weights_fit({k: tuple(v.shape) for k, v in model.state_dict().items()}, tensors, where)
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     model.load_state_dict(weights, strict=True)
