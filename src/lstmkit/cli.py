@@ -58,6 +58,21 @@ def _summary(run, metrics: dict) -> None:
     click.echo(f"results in {run.path}/: {', '.join(files)}")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``kill``, a scheduler's time limit) ends a run as Ctrl-C does: the half-written run directory is
+    removed and temporary files are cleaned up, so a rerun with the same ``--out`` works."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread (an embedding application): leave its handlers alone
+        pass
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="lstmkit")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress (per-epoch lines).")
@@ -68,7 +83,10 @@ def main(ctx: click.Context, verbose: bool) -> None:
     from .runtime import keep_freed_memory
 
     keep_freed_memory()  # this process is ours: reuse freed tensor memory (LSTMKIT_MALLOC_TUNING=0: off)
-    ctx.obj = {"verbose": verbose}
+    _stop_on_sigterm()
+    # Keras' fit verbosity for the runs: -v one line per epoch; else a progress bar on a terminal and a
+    # line per epoch in a log, so a long run is never silent
+    ctx.obj = {"verbose": verbose, "fit_verbose": 2 if verbose else 1}
 
 
 @main.command(context_settings=CONTEXT)
@@ -99,15 +117,16 @@ def train(ctx: click.Context, name: str, overrides: tuple[str, ...], quick: bool
       lstmkit train forecast --set data.series=electricity --set train.epochs=50
       lstmkit train shakespeare --set model.hidden_size=256 --quick
     """
-    from .recipes import apply_overrides, get_recipe, run_recipe
+    from .recipes import get_recipe, run_recipe
+    from .recipes.base import resolve_config
 
     recipe = _guard(get_recipe, name)
     if show_config:
-        cfg = _guard(apply_overrides, recipe.default_config(quick), overrides)
+        cfg = _guard(resolve_config, recipe, overrides, quick)
         click.echo(json.dumps(cfg.to_dict(), indent=2))
         return
     run, metrics = _guard(run_recipe, recipe, overrides, quick=quick, out=Path(out) if out else None,
-                          verbose=2 if ctx.obj["verbose"] else 0)
+                          verbose=ctx.obj["fit_verbose"])
     _summary(run, metrics)
 
 
@@ -183,8 +202,9 @@ def generate(run: str, prompt: str, length: int, temperature: float, top_k: int,
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE")
 @click.option("--quick", is_flag=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
-def forecast(csv_file: str, column: str, horizon: int, period: int, overrides: tuple[str, ...], quick: bool,
-             out: Optional[str]) -> None:
+@click.pass_context
+def forecast(ctx: click.Context, csv_file: str, column: str, horizon: int, period: int,
+             overrides: tuple[str, ...], quick: bool, out: Optional[str]) -> None:
     """Train the forecast recipe on your own series, evaluate it against seasonal naive and Holt-Winters
     over rolling origins, and write the next HORIZON values to predictions.csv.
 
@@ -195,7 +215,7 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, overrides: t
     from .recipes.forecast import forecast_csv
 
     run, metrics = _guard(forecast_csv, csv_file, column, horizon, period, out=out, overrides=overrides,
-                          quick=quick)
+                          quick=quick, verbose=ctx.obj["fit_verbose"])
     _summary(run, metrics)
 
 
@@ -206,8 +226,9 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, overrides: t
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE")
 @click.option("--quick", is_flag=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
-def classify(csv_file: str, text_col: str, label_col: str, overrides: tuple[str, ...], quick: bool,
-             out: Optional[str]) -> None:
+@click.pass_context
+def classify(ctx: click.Context, csv_file: str, text_col: str, label_col: str, overrides: tuple[str, ...],
+             quick: bool, out: Optional[str]) -> None:
     """Train a text classifier (the sentiment recipe's model) on your own labelled CSV file.
 
     \b
@@ -219,7 +240,7 @@ def classify(csv_file: str, text_col: str, label_col: str, overrides: tuple[str,
 
     sets = (f"data.csv={csv_file}", f"data.text={text_col}", f"data.label={label_col}", *overrides)
     run, metrics = _guard(run_recipe, get_recipe("sentiment"), sets, quick=quick,
-                          out=Path(out) if out else None, verbose=0)
+                          out=Path(out) if out else None, verbose=ctx.obj["fit_verbose"])
     _summary(run, metrics)
 
 

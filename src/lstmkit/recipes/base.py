@@ -74,6 +74,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0 = leave torch's choice
     ensemble: int = 1  # models trained from seeds seed, seed+1, ...; their probabilities are averaged
+    max_steps: int = 0  # optimizer steps per model at most, mid-epoch if need be; 0 = no cap (--quick: 2000)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -84,8 +85,8 @@ class TrainConfig:
             raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.ensemble < 1:
             raise ValueError(f"train.ensemble must be >= 1, got {self.ensemble}")
-        if self.clipnorm < 0 or self.patience < 0 or self.threads < 0:
-            raise ValueError("train.clipnorm, train.patience and train.threads must be >= 0")
+        if self.clipnorm < 0 or self.patience < 0 or self.threads < 0 or self.max_steps < 0:
+            raise ValueError("train.clipnorm, train.patience, train.threads and train.max_steps must be >= 0")
 
 
 @dataclass
@@ -157,8 +158,9 @@ class Run:
     """A run directory: ``config.json``, ``metrics.json``, ``model.safetensors``, ``history.csv``, plots, and
     the recipe's artefacts (vocabulary, scaler). Files are written atomically."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, verbose: int = 2) -> None:
         self.path = path
+        self.verbose = verbose  # Keras' verbose for the run's fit calls: 0 silent, 1 bar, 2 a line per epoch
         path.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -167,7 +169,11 @@ class Run:
 
     def write_json(self, name: str, data: Any) -> Path:
         p = self.path / name
-        atomic_write_bytes(p, (json.dumps(data, indent=2, default=_json_default) + "\n").encode("utf-8"))
+        bad = _non_finite(data)
+        if bad:  # NaN and Infinity are not JSON; a metric that is one means the run failed
+            raise ValueError(f"{name}: {', '.join(bad[:5])} {'is' if len(bad) == 1 else 'are'} not finite")
+        text = json.dumps(data, indent=2, default=_json_default, allow_nan=False)
+        atomic_write_bytes(p, (text + "\n").encode("utf-8"))
         return p
 
     def read_json(self, name: str) -> Any:
@@ -178,6 +184,40 @@ class Run:
             return json.loads(p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{p}: not valid JSON ({err})") from None
+
+
+def _non_finite(data: Any, where: str = "") -> list[str]:
+    """'key=value' for every NaN or infinite number in a JSON-like structure."""
+    if isinstance(data, dict):
+        return [b for k, v in data.items() for b in _non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(data, (list, tuple)):
+        return [b for i, v in enumerate(data) for b in _non_finite(v, f"{where}[{i}]")]
+    if isinstance(data, (float, np.floating)) and not np.isfinite(data):
+        return [f"{where}={data}"]
+    return []
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+DATA_FILE_FIELDS = ("csv",)  # data-section fields that name a user's file: hashed at training, checked later
+
+
+def data_files(cfg: "RecipeConfig") -> dict[str, dict[str, str]]:
+    """{field: {path (absolute), sha256}} of the user's data files a config names."""
+    out = {}
+    for name in DATA_FILE_FIELDS:
+        value = getattr(cfg.data, name, "")
+        if value and Path(value).is_file():
+            out[name] = {"path": str(Path(value).resolve()), "sha256": file_sha256(Path(value))}
+    return out
 
 
 def _json_default(o: Any) -> Any:
@@ -231,7 +271,7 @@ def compile_model(model, t: TrainConfig, loss: Any, metrics: Sequence[str], step
                   clipnorm=t.clipnorm or None)
 
 
-def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: str, verbose: int = 2,
+def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: str, verbose: Optional[int] = None,
              extra_callbacks: Sequence = (), member: int = 0) -> tuple[Any, dict]:
     """Train one model and return it reloaded from its file, with the history.
 
@@ -241,6 +281,7 @@ def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: st
     import lstmkit
     from ..train import CSVLogger, EarlyStopping, ModelCheckpoint
 
+    verbose = run.verbose if verbose is None else verbose
     path = member_path(run, member)
     best_only = validation_data is not None
     callbacks = [ModelCheckpoint(str(path), monitor=monitor if best_only else "loss", save_best_only=best_only),
@@ -249,6 +290,10 @@ def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: st
         callbacks.append(CSVLogger(str(run.path / "history.csv")))
     if t.patience and best_only:
         callbacks.append(EarlyStopping(monitor=monitor, patience=t.patience))
+    if t.max_steps:
+        from ..train import MaxSteps
+
+        callbacks.append(MaxSteps(t.max_steps))
     torch.manual_seed(t.seed + member)
     history = model.fit(x, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=validation_data,
                         callbacks=callbacks, verbose=verbose, seed=t.seed + member)
@@ -256,7 +301,7 @@ def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: st
 
 
 def train_members(build, run: Run, t: TrainConfig, loss: Any, metrics: Sequence[str], x, y, validation_data,
-                  monitor: str, verbose: int = 2) -> tuple[list, dict]:
+                  monitor: str, verbose: Optional[int] = None) -> tuple[list, dict]:
     """``t.ensemble`` models from ``build()``, each compiled and trained by :func:`fit_best`; returns them and
     the first one's history."""
     models, first = [], {}
@@ -392,7 +437,7 @@ class Recipe:
         """The run's recorded metrics; for classifiers, the test accuracy and confusion matrix recomputed from
         the saved model files and the test data (``recomputed: true``)."""
         metrics = run.read_json("metrics.json")
-        data = self.test_data(load_config(self, run), run)
+        data = self.test_data(load_config(self, run, check_data=True), run)
         if data is None:
             return metrics
         x, y, classes = data
@@ -404,9 +449,23 @@ class Recipe:
         raise ValueError(f"recipe {self.name} has no predict; see `lstmkit recipes`")
 
 
-def load_config(recipe: Recipe, run: Run) -> RecipeConfig:
-    """A run's resolved config, rebuilt into the recipe's dataclasses (and validated again)."""
+def load_config(recipe: Recipe, run: Run, check_data: bool = False) -> RecipeConfig:
+    """A run's resolved config, rebuilt into the recipe's dataclasses (and validated again).
+
+    With ``check_data``, the user's data files the run was trained on are read from the absolute paths recorded
+    at training time, and must still have the recorded SHA-256: a changed or replaced file is an error, not a
+    silent score on other data.
+    """
     saved = run.read_json("config.json")
+    if check_data:
+        for name, rec in saved.get("data_files", {}).items():
+            path = Path(rec["path"])
+            if not path.is_file():
+                raise FileNotFoundError(f"data.{name}: {path}, the file this run was trained on, is gone")
+            if file_sha256(path) != rec["sha256"]:
+                raise ValueError(f"data.{name}: {path} has changed since this run was trained on it (SHA-256 "
+                                 f"{rec['sha256'][:12]}...); retrain, or restore the file")
+            saved.setdefault("data", {})[name] = str(path)
     cfg = recipe.default_config(bool(saved.get("quick")))
     for section in ("data", "model", "train"):
         part = getattr(cfg, section)
@@ -416,27 +475,40 @@ def load_config(recipe: Recipe, run: Run) -> RecipeConfig:
     return cfg
 
 
+QUICK_MAX_STEPS = 2000
+
+
+def resolve_config(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = False) -> RecipeConfig:
+    """The recipe's default config with ``--set`` overrides; ``--quick`` also caps each model at
+    :data:`QUICK_MAX_STEPS` optimizer steps (unless train.max_steps is set), so it stays quick on big data."""
+    cfg = apply_overrides(recipe.default_config(quick), overrides)
+    if quick and cfg.train.max_steps == 0 and not any(o.strip().startswith("train.max_steps") for o in overrides):
+        cfg.train = dataclasses.replace(cfg.train, max_steps=QUICK_MAX_STEPS)
+    return cfg
+
+
 def run_recipe(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = False,
                out: Optional[Path] = None, verbose: int = 2) -> tuple[Run, dict]:
     """Resolve the config, make the run directory, train, and write ``config.json`` and ``metrics.json``."""
-    cfg = apply_overrides(recipe.default_config(quick), overrides)
+    cfg = resolve_config(recipe, overrides, quick)
     path = Path(out) if out else default_run_dir(recipe.name)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         # never mix two runs' files (a stale model-k.safetensors would join the next run's ensemble)
         raise ValueError(f"{path} already exists and is not an empty folder; choose another --out or remove it")
-    run = Run(path)
+    run = Run(path, verbose=verbose)
     try:
         seed_everything(cfg.train)
         run.write_json("config.json", {"recipe": recipe.name, "quick": quick, "overrides": list(overrides),
+                                       "data_files": data_files(cfg),
                                        "lstmkit": __version__, "torch": torch.__version__,
                                        "python": platform.python_version(), "threads": torch.get_num_threads(),
                                        "command": " ".join(sys.argv), **cfg.to_dict()})
         start = time.perf_counter()
         metrics = recipe.train(cfg, run, quick)
-    except BaseException:
+        metrics = {"recipe": recipe.name, "quick": quick, "target": recipe.target, **metrics,
+                   "wall_seconds": round(time.perf_counter() - start, 1)}
+        run.write_json("metrics.json", metrics)  # refuses NaN and infinity: a run that made them failed
+    except BaseException:  # errors, Ctrl-C and (in the CLI) SIGTERM
         shutil.rmtree(path, ignore_errors=True)  # a failed run leaves no half-written directory behind
         raise
-    metrics = {"recipe": recipe.name, "quick": quick, "target": recipe.target, **metrics,
-               "wall_seconds": round(time.perf_counter() - start, 1)}
-    run.write_json("metrics.json", metrics)
     return run, metrics

@@ -110,6 +110,14 @@ def resolve(d: ForecastData) -> Problem:
         raise ValueError(f"{name}: {n} values are too few for window {window}, horizon {horizon} and "
                          f"{n_orig} origins {stride} apart: the training part would have {max(first, 0)} values, "
                          f"needs at least {need}. Use a shorter data.window/data.horizon or fewer data.origins")
+    if period >= first:
+        raise ValueError(f"{name}: period {period} is not shorter than the {first} values before the first "
+                         "forecast origin; seasonal naive and the MASE scale need at least one full season of "
+                         "history. Use a smaller --period (data.period)")
+    biggest = float(np.abs(values).max())
+    if biggest > 1e100:  # squared differences (the scale, the losses) overflow float64 near 1e154
+        raise ValueError(f"{name}: values as large as {biggest:.3g} overflow the forecasts' arithmetic; rescale "
+                         f"the column (divide it by 1e{int(np.log10(biggest))}, say)")
     origins = [first + k * stride for k in range(n_orig)]
     if d.seasonal_residual == "auto":
         residual = 1 < period <= 52 and window >= period
@@ -175,7 +183,7 @@ class LSTMForecaster:
         anchor = self._anchor(x[:, :, 0])  # (M, H)
         return ((x - last[:, :, None]) / self.scale).astype(np.float32), ((y - anchor) / self.scale).astype(np.float32)
 
-    def fit(self, train_values: np.ndarray, run: Run, verbose: int = 0) -> None:
+    def fit(self, train_values: np.ndarray, run: Run, verbose: Optional[int] = None) -> None:
         import lstmkit
 
         z = self._tf(train_values)
@@ -286,10 +294,10 @@ def _plot_forecasts(run: Run, p: Problem, preds: dict, scores: dict, path_name: 
 
 
 def forecast_csv(path: str, column: str, horizon: int, period: int = 1, out: Optional[str] = None,
-                 overrides: tuple[str, ...] = (), quick: bool = False) -> tuple[Run, dict]:
+                 overrides: tuple[str, ...] = (), quick: bool = False, verbose: int = 1) -> tuple[Run, dict]:
     """``lstmkit forecast my.csv --column y --horizon 24``: the forecast recipe on the user's own series."""
     from .base import run_recipe
 
     sets = (f"data.csv={path}", f"data.column={column}", f"data.horizon={horizon}", f"data.period={period}",
             *overrides)
-    return run_recipe(Forecast(), sets, quick=quick, out=out, verbose=0)
+    return run_recipe(Forecast(), sets, quick=quick, out=out, verbose=verbose)

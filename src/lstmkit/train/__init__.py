@@ -2,7 +2,7 @@
 safetensors checkpoints, resumable runs and ``torchrun`` distributed training. Knows nothing of lstmkit's
 models; :mod:`lstmkit.models` builds ``Sequential.fit`` on it."""
 
-from .callbacks import (CSVLogger, Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler,
+from .callbacks import (CSVLogger, Callback, EarlyStopping, History, LambdaCallback, LearningRateScheduler, MaxSteps,
                         ModelCheckpoint, ProgressBar, ReduceLROnPlateau, TensorBoard, TerminateOnNaN)
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .losses import LOSSES, LossShapeError, get_loss
@@ -11,6 +11,7 @@ from .optim import OPTIMIZERS, CosineDecay, ExponentialDecay, KerasAdam, KerasRM
 from .trainer import Trainer, TrainOptions
 
 __all__ = [
+    "MaxSteps",
     "CSVLogger", "Callback", "CheckpointError", "CosineDecay", "EarlyStopping", "ExponentialDecay", "History",
     "KerasAdam", "KerasRMSprop", "LOSSES", "LambdaCallback", "LearningRateScheduler", "LossShapeError",
     "METRIC_NAMES", "Metric", "ModelCheckpoint", "OPTIMIZERS", "ProgressBar", "ReduceLROnPlateau", "TensorBoard",

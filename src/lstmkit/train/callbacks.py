@@ -118,6 +118,27 @@ class ProgressBar(Callback):
             tqdm.write(f"Epoch {epoch + 1}/{self.epochs} - {dt:.1f}s - {_fmt(logs)}", file=self.stream or sys.stdout)
 
 
+class MaxSteps(Callback):
+    """Stop training after ``steps`` optimizer steps of this ``fit`` call, mid-epoch if need be (an epoch of a
+    large data set can be longer than the time a quick run should take)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"MaxSteps needs a positive number of steps, got {steps!r}")
+        self.steps = steps
+        self._done = 0
+
+    def on_train_begin(self, logs: dict) -> None:
+        self._done = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict) -> None:
+        self._done += 1
+        if self._done >= self.steps:
+            log.info("stopping after %d steps (max_steps)", self._done)
+            self.trainer.stop_training = True
+
+
 class LambdaCallback(Callback):
     """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``."""
 
