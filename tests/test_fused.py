@@ -202,11 +202,12 @@ def test_fused_large_fp32_paths_match_reference(opts):
 @pytest.mark.parametrize("opts", [{}, {"peephole": True, "zoneout": 0.2}, {"cifg": True, "peephole": True},
                                   {"activation": "gelu", "recurrent_dropout": 0.3}, {"forget_bias": 1.0}])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_fused_column_split_matches_reference(opts, batch):
+def test_fused_column_split_matches_reference(opts, batch, monkeypatch):
     # Small batches with a wide hidden layer: the threads split the hidden units in 16-float slices and meet
     # at a barrier after every step. 272 units give the two threads unequal slices (144 and 128). Gradients
     # too, since the forward pass that saves history for backward takes the same path.
     H = 272
+    monkeypatch.setenv("LSTMKIT_COLUMN_SPLIT", "always")  # whatever else runs on the machine now
     assert fused_mod._split_columns(batch, H) and not fused_mod._split_columns(64, H)
     with _threads(2):
         fused, ref = _pair(opts, size=(5, H), seed=6, scale=0.15)
@@ -284,9 +285,10 @@ def test_fused_sliced_gemms_match_reference(opts):
             assert rel < 1e-5, (name, rel)
 
 
-def test_fused_column_split_with_idle_threads():
+def test_fused_column_split_with_idle_threads(monkeypatch):
     # 8 threads over 272 units take 48-unit slices: threads 6 and 7 own none and must still meet every
     # barrier (forward and backward) instead of leaving the others waiting
+    monkeypatch.setenv("LSTMKIT_COLUMN_SPLIT", "always")
     assert fused_mod._split_columns(2, 272)
     with _threads(8):
         fused, ref = _pair({"peephole": True, "zoneout": 0.2}, size=(5, 272), seed=1, scale=0.1)
@@ -296,3 +298,19 @@ def test_fused_column_split_with_idle_threads():
             torch.testing.assert_close(a, b, atol=2e-6, rtol=1e-5)
         for (name, p), q in zip(fused.named_parameters(), ref.parameters(), strict=True):
             torch.testing.assert_close(p.grad, q.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_column_split_only_on_free_cores(monkeypatch):
+    # a barrier per step stalls for a time slice whenever another process holds one of the threads' cores
+    monkeypatch.setattr(fused_mod, "_cores", lambda: 2)
+    with _threads(2):
+        monkeypatch.setattr(fused_mod, "_others_running", lambda: 0)
+        assert fused_mod._split_columns(1, 256)
+        monkeypatch.setattr(fused_mod, "_others_running", lambda: 1)
+        assert not fused_mod._split_columns(1, 256)
+        monkeypatch.setenv("LSTMKIT_COLUMN_SPLIT", "always")
+        assert fused_mod._split_columns(1, 256)
+        monkeypatch.setenv("LSTMKIT_COLUMN_SPLIT", "never")
+        monkeypatch.setattr(fused_mod, "_others_running", lambda: 0)
+        assert not fused_mod._split_columns(1, 256)
+    assert fused_mod._others_running() >= 0

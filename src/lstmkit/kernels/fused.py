@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -214,10 +215,65 @@ COLUMN_MAX_UNITS = 4096  # batch * hidden at most, at hidden >= 256
 COLUMN_MIN_HIDDEN = 256
 
 
-def _split_columns(batch: int, hidden: int) -> bool:
+_LOAD_TTL_S = 0.5
+_load_cache = [0.0, 0, 0]  # [time read, this reading, the previous one]
+
+
+def _running_tasks() -> tuple[int, int]:
+    """(runnable tasks on the machine, runnable threads of this process) from /proc; (0, 0) elsewhere."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            total = next((int(line.split()[1]) for line in f if line.startswith(b"procs_running")), 0)
+        ours = 0
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                    ours += f.read().rsplit(b")", 1)[1].split()[0] == b"R"
+            except (OSError, IndexError):
+                pass
+        return total, ours
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def _others_running() -> int:
+    """Runnable tasks of other processes (this one's own threads, spinning OpenMP workers included, do not
+    count), read at most every half second; the smaller of the last two readings, so that a process that runs
+    for an instant (a shell command) does not count as load but one that keeps a core busy does."""
+    now = time.monotonic()
+    if now - _load_cache[0] > _LOAD_TTL_S:
+        total, ours = _running_tasks()
+        _load_cache[:] = [now, max(0, total - ours), _load_cache[1]]
+    return min(_load_cache[1], _load_cache[2])
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _column_shape(batch: int, hidden: int) -> bool:
+    """The shapes on which the column split was measured faster than the row split on idle cores."""
     if hidden >= COLUMN_MIN_HIDDEN:
         return batch * hidden <= COLUMN_MAX_UNITS
     return hidden >= 128 and batch <= 2  # B=1 H=128: 3.3 -> 2.6 ms forward; from B=8 the rows were faster
+
+
+def _split_columns(batch: int, hidden: int) -> bool:
+    """Whether this call splits the hidden units across threads: the shape rule, and free cores for them.
+    ``LSTMKIT_COLUMN_SPLIT=always`` or ``never`` overrides the decision (``auto``, the default)."""
+    mode = os.environ.get("LSTMKIT_COLUMN_SPLIT", "auto")
+    if mode == "never" or not _column_shape(batch, hidden):
+        return False
+    if mode == "always":
+        return True
+    # One barrier per step: a thread that another process keeps off its core stalls every step for a time
+    # slice. On a 2-core machine with one core busy, 2 threads took 2.1-2.5x the time of 1 (benchmarks/
+    # threads.py), so the split runs only when the cores its threads need are free.
+    threads = min(torch.get_num_threads(), (hidden + 15) // 16)
+    return _others_running() + threads <= _cores()
 
 
 _NAMES = {v: k for k, v in _ACT_IDS.items() if k != "linear"}
@@ -231,7 +287,7 @@ def _recurrence_graph(inputs, flags, dtype_like: Tensor):
 
     (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias, rec_mask, zone_h,
      zone_c, valid) = inputs
-    act, rec_act, cifg, eps, zone_p, _save = flags
+    act, rec_act, cifg, eps, zone_p, _save, _split = flags
 
     def opt(t):
         return t if t.numel() else None
@@ -262,10 +318,9 @@ class _FusedDirection(torch.autograd.Function):
     @staticmethod
     def forward(a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias,
                 rec_mask, zone_h, zone_c, valid, flags):
-        act, rec_act, cifg, eps, zone_p, save = flags
+        act, rec_act, cifg, eps, zone_p, save, split = flags  # split: the backward splits the threads the same way
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
                                             rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
-        split = _split_columns(a.shape[1], c0.shape[1])  # the backward pass splits the threads the same way
         (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh) = (
             _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save, _store_gh(w_hh), split))
         return (out, h_all[-1], c_all[-1], gates, c_all, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c,
@@ -276,7 +331,7 @@ class _FusedDirection(torch.autograd.Function):
         flags = inputs[-1]
         _out, _h_n, _c_n, gates, c_all, *saved = output
         ctx.flags = flags
-        ctx.split_columns = _split_columns(inputs[0].shape[1], inputs[2].shape[1])
+        ctx.split_columns = flags[-1]
         ctx.has_bias = inputs[12].numel() > 0
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
         ctx.save_for_backward(*inputs[:_N_IN], c_all, gates, *saved)
@@ -288,7 +343,7 @@ class _FusedDirection(torch.autograd.Function):
         inputs = saved[:_N_IN]
         if torch.is_grad_enabled():  # create_graph=True
             return _FusedDirection._graph_backward(ctx, inputs, dout, dh_n, dc_n)
-        act, rec_act, cifg, _eps, zone_p, _save = ctx.flags
+        act, rec_act, cifg, _eps, zone_p, _save, _split = ctx.flags
         (a, _h0, _c0, w_hh, w_hr, w_ph, ln_hh_w, _ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, _ln_ih_b, _bias, rec_mask,
          zone_h, zone_c, valid) = inputs
         (c_all, gates, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih,
@@ -355,7 +410,7 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
     save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
     flags = (_ACT_IDS[cfg.activation], _ACT_IDS[cfg.recurrent_activation], cfg.cifg, float(cfg.layer_norm_eps),
-             zone_p, save)
+             zone_p, save, _split_columns(B, H))
     out, h_n, c_n, gates, c_all, *_saved = _FusedDirection.apply(
         *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
         _opt(None if valid is None else valid.contiguous()), flags)
