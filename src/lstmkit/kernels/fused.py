@@ -1,7 +1,8 @@
 """The fused CPU backend: every variant, with a hand-written back-propagation through time in C++.
 
 The C++ source (``csrc/fused_cpu.cpp``) is compiled on first use with ``torch.utils.cpp_extension`` and
-cached per source, flags and torch version (in ``$LSTMKIT_CACHE`` or ``~/.cache/lstmkit``), so
+cached per source, flags, compiler, torch build, Python ABI and CPU (:func:`build_key`; in ``$LSTMKIT_CACHE`` or
+``~/.cache/lstmkit``; a cache made read-only after the build is still used), so
 ``pip install lstmkit`` compiles nothing and ``import lstmkit`` needs no compiler. If the build fails (no
 compiler, no ninja), the backend reports why and ``"auto"`` falls back to the reference loop.
 Set ``LSTMKIT_DISABLE_FUSED=1`` to switch it off.
@@ -80,6 +81,52 @@ def _put_ninja_on_path() -> None:
             return
 
 
+def _compiler_id() -> str:
+    """The C++ compiler torch's builder will run (``$CXX`` or ``c++``) and its version line."""
+    import subprocess
+
+    cxx = os.environ.get("CXX", "c++")
+    try:
+        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=20).stdout
+        return f"{shutil.which(cxx) or cxx}|{out.splitlines()[0] if out else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return cxx
+
+
+def build_key() -> str:
+    """What a compiled kernel depends on: its source and flags, the compiler, the torch build it links against
+    (version, git revision, C++ ABI, install location: two environments with their own torch must not share
+    and rebuild one directory in turn), the Python ABI, and the CPU (-march=native binaries are specific to
+    it: a home directory shared by different machines must not hand one machine's build to another)."""
+    import sysconfig
+
+    parts = [
+        _SOURCE.read_bytes().decode("utf-8", "replace"), " ".join(_CFLAGS + _LDFLAGS), _compiler_id(),
+        torch.__version__, str(getattr(torch.version, "git_version", "")),
+        str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")), os.path.dirname(torch.__file__),
+        sys.implementation.cache_tag or "", str(sysconfig.get_config_var("EXT_SUFFIX")), _cpu_fingerprint(),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _import_built(build: Path, name: str):
+    """The extension module already built in ``build`` (by an earlier process, possibly in a cache that is
+    read-only now), or None. The key in ``name`` fixes the source, flags, compiler and torch it was built for."""
+    import importlib.util
+
+    so = build / f"{name}.so"
+    if not so.is_file():
+        return None
+    try:
+        spec = importlib.util.spec_from_file_location(name, so)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    except (ImportError, OSError) as err:  # a half-written file from a killed build: build again
+        log.info("lstmkit: could not load %s (%s); rebuilding", so, err)
+        return None
+
+
 def load_extension():
     """Build (once) and return the compiled module, or None with the reason in :func:`extension_error`."""
     global _module, _error
@@ -96,21 +143,21 @@ def load_extension():
 
             _put_ninja_on_path()
 
-            source = _SOURCE.read_bytes()
-            # -march=native binaries are specific to the CPU: a home directory shared by different machines
-            # must not hand one machine's build to another
-            key = hashlib.sha256(source + " ".join(_CFLAGS + _LDFLAGS).encode() + torch.__version__.encode()
-                                 + _cpu_fingerprint().encode()).hexdigest()[:12]
-            name = f"lstmkit_fused_cpu_{key}"
+            name = f"lstmkit_fused_cpu_{build_key()}"
             build = cache_dir() / "extensions" / name
-            try:
-                build.mkdir(parents=True, exist_ok=True)
-            except OSError:  # a read-only home: build under the temporary directory instead
-                build = Path(tempfile.gettempdir()) / f"lstmkit-{os.getuid() if hasattr(os, 'getuid') else 0}" / name
-                build.mkdir(parents=True, exist_ok=True)
-            log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
-            _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
-                           build_directory=str(build), verbose=False)
+            _module = _import_built(build, name)  # a build made before, even in a read-only cache
+            if _module is None:
+                try:
+                    build.mkdir(parents=True, exist_ok=True)
+                    if not os.access(build, os.W_OK):
+                        raise PermissionError(f"{build} is not writable")
+                except OSError:  # a read-only home: build under the temporary directory instead
+                    uid = os.getuid() if hasattr(os, "getuid") else 0
+                    build = Path(tempfile.gettempdir()) / f"lstmkit-{uid}" / name
+                    build.mkdir(parents=True, exist_ok=True)
+                log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
+                _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
+                               build_directory=str(build), verbose=False)
             masks.fast_impl = _module.bernoulli_mask  # the same masks, drawn in C++
         except Exception as err:  # no compiler, no ninja, a read-only cache, ...: fall back with the reason
             lines = str(err).strip().splitlines() or [""]
