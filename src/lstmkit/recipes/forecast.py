@@ -138,7 +138,9 @@ def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray
 def ets_forecast(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
     """Holt-Winters: damped additive trend, additive seasonality when there are two full seasons and the
     period is at most 52 steps (a longer cycle, like the sunspots', is left to the trend and level)."""
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    from .._deps import require
+
+    ExponentialSmoothing = require("statsmodels.tsa.holtwinters", "recipes").ExponentialSmoothing
 
     seasonal = "add" if 1 < period <= 52 and len(history) >= 2 * period + 2 else None
     with warnings.catch_warnings():

@@ -22,6 +22,8 @@ import numpy as np
 
 from .checkpoint import atomic_write_bytes
 
+from .._deps import require
+
 log = logging.getLogger(__name__)
 
 
@@ -96,7 +98,7 @@ class ProgressBar(Callback):
         self._t0 = time.perf_counter()
         self.epochs = self.trainer.epochs
         if self.verbose == 1 and self._tty():
-            from tqdm.auto import tqdm
+            tqdm = require("tqdm.auto", "train").tqdm
 
             self.bar = tqdm(total=self.trainer.steps_per_epoch, desc=f"Epoch {epoch + 1}/{self.epochs}",
                             unit="step", file=self.stream or sys.stderr, leave=True, dynamic_ncols=True)
@@ -113,7 +115,7 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
         elif self.verbose:
-            from tqdm import tqdm
+            tqdm = require("tqdm", "train").tqdm
 
             tqdm.write(f"Epoch {epoch + 1}/{self.epochs} - {dt:.1f}s - {_fmt(logs)}", file=self.stream or sys.stdout)
 
@@ -365,7 +367,7 @@ class TensorBoard(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as err:  # torch imports tensorboard lazily
-            raise ImportError("the TensorBoard callback needs `pip install tensorboard`") from err
+            raise ImportError("the TensorBoard callback needs tensorboard: pip install 'lstmkit[tensorboard]'") from err
         os.makedirs(self.log_dir, exist_ok=True)
         self.writer = SummaryWriter(self.log_dir)
 

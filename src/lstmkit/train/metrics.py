@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Callable, Union
 
 from torch import Tensor
 
+from .._deps import require
+
 if TYPE_CHECKING:
     import torchmetrics
 
@@ -65,7 +67,7 @@ def get_metric(spec: Union[str, Metric], loss_name: str = "") -> Metric:
     """A :class:`Metric` from a Keras name (``"accuracy"``, ``"mae"``, ``"mse"``, ``"rmse"``, ``"mape"``)."""
     if isinstance(spec, Metric):
         return spec
-    import torchmetrics  # imported on first use: it adds about a second to `import lstmkit`
+    torchmetrics = require("torchmetrics", "train")  # on first use: it adds about a second to `import lstmkit`
 
     if not isinstance(spec, str):
         raise TypeError(f"metrics must be names or lstmkit.train.Metric objects, got {type(spec).__name__}")
@@ -85,6 +87,6 @@ def get_metric(spec: Union[str, Metric], loss_name: str = "") -> Metric:
 
 def mean_metric(name: str) -> Metric:
     """A weighted running mean (used for the loss): ``update(value, weight)``."""
-    import torchmetrics
+    torchmetrics = require("torchmetrics", "train")
 
     return Metric(name, torchmetrics.MeanMetric(), lambda v, w: (v, w))
