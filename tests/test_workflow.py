@@ -110,7 +110,8 @@ def test_summary_shapes_and_counts():
     text = model.summary(print_fn=lines.append)
     assert lines == [text]
     assert "(None, None, 32)" in text and "(None, 3)" in text
-    assert f"Total params: {sum(p.numel() for p in model.parameters()):,}" in text
+    assert f"Total params: {sum(p.numel() for p in model.weights):,}" in text
+    assert model.count_params() == sum(p.numel() for p in model.parameters()) - 2 * 64 - 24  # no bias_hh
     out = model(torch.randint(1, 50, (2, 7)))
     assert out.shape == (2, 3)
     torch.testing.assert_close(out.sum(1), torch.ones(2))
@@ -131,14 +132,14 @@ def test_mask_zero_matches_unpadded_sequences():
         torch.testing.assert_close(batch[i], single[0], atol=1e-6, rtol=0)
 
 
-def test_masking_layer_and_left_padding_error():
+def test_masking_layer_right_and_left_padding():
     model = Sequential([Masking(0.0, input_shape=(4, 2)), LSTM(3)])
-    x = torch.ones(2, 4, 2)
+    x = torch.rand(2, 4, 2) + 0.1
     x[1, 2:] = 0
-    assert model(x).shape == (2, 3)
-    x[0, 0] = 0  # padding before valid steps
-    with pytest.raises(ValueError, match="right-padded"):
-        model(x)
+    out = model(x)
+    torch.testing.assert_close(out[1], model.layers[1](x[1:, :2])[0])
+    x[1] = torch.cat([x[1, 2:], x[1, :2]])  # the same sequence padded at the front: a masked step keeps the state
+    torch.testing.assert_close(model(x), out)
 
 
 def test_stateful_lstm_continues_sequences():

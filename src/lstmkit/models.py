@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from .layers import LSTM, Layer, deserialize_layer, serialize_layer
+from .layers import LSTM, Bidirectional, Layer, deserialize_layer, serialize_layer
 from .layers.base import Shape
 from .train import Callback, History, Trainer, TrainOptions
 from .train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -55,6 +55,54 @@ def _json_safe(spec: Any) -> bool:
     return False
 
 
+class KerasOptimizer:
+    """``model.optimizer`` as Keras programs use it: ``learning_rate`` (get and set, every parameter group),
+    ``iterations`` and ``get_config()``; any other attribute is the torch optimizer's (``param_groups``,
+    ``state_dict()``...). Built on first use if :meth:`Sequential.compile` could not build it yet."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        object.__setattr__(self, "_trainer", trainer)
+
+    @property
+    def torch_optimizer(self) -> torch.optim.Optimizer:
+        return self._trainer.ensure_optimizer()
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.torch_optimizer.param_groups[0]["lr"])
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        value = float(value)
+        if not value >= 0:
+            raise ValueError(f"learning_rate must be >= 0, got {value}")
+        for group in self.torch_optimizer.param_groups:
+            group["lr"] = value
+
+    lr = learning_rate
+
+    @property
+    def iterations(self) -> int:
+        return int(self._trainer.global_step)
+
+    def get_config(self) -> dict[str, Any]:
+        opt = self.torch_optimizer
+        group = {k: v for k, v in opt.param_groups[0].items() if k != "params" and _json_safe(v)}
+        return {"name": type(opt).__name__.lower(), "learning_rate": self.learning_rate, **group}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.torch_optimizer, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("learning_rate", "lr"):
+            type(self).learning_rate.fset(self, value)
+        else:
+            setattr(self.torch_optimizer, name, value)
+
+    def __repr__(self) -> str:
+        return f"KerasOptimizer({self.torch_optimizer!r})"
+
+
 class Sequential(nn.Module):
     """A linear stack of :mod:`lstmkit.layers` layers, trained the Keras way."""
 
@@ -74,8 +122,12 @@ class Sequential(nn.Module):
         """Append ``layer``; the first layer's ``input_shape`` (if given) builds the model right away."""
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects an lstmkit.layers layer, got {type(layer).__name__}")
-        if isinstance(layer, LSTM) and layer.return_state:
-            raise ValueError("LSTM(return_state=True) returns three tensors and cannot sit inside a Sequential")
+        if isinstance(layer, (LSTM, Bidirectional)) and layer.return_state:
+            raise ValueError(f"{type(layer).__name__} with return_state=True returns several tensors and cannot "
+                             "sit inside a Sequential")
+        if isinstance(layer, Bidirectional) and layer.merge_mode is None:
+            raise ValueError("Bidirectional(merge_mode=None) returns a list [forward, backward] and cannot sit "
+                             "inside a Sequential; pick a merge mode")
         if self.trainer is not None and self.trainer.optimizer is not None:
             raise RuntimeError("cannot add layers after training started; compile a new model")
         self.layers.append(layer)
@@ -94,12 +146,12 @@ class Sequential(nn.Module):
         self.input_shape = shape
         for layer in self.layers:
             layer.ensure_built(shape)
-            shape = layer.compute_output_shape(shape)
+            shape = layer.output_shape_for(shape)
 
     def _shapes(self) -> list[Shape]:
         shapes = [self.input_shape]
         for layer in self.layers:
-            shapes.append(layer.compute_output_shape(shapes[-1]))
+            shapes.append(layer.output_shape_for(shapes[-1]))
         return shapes
 
     @property
@@ -129,6 +181,8 @@ class Sequential(nn.Module):
             raise ValueError(f"the model expects inputs of shape (batch, {shown}), got {tuple(x.shape)}")
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = torch.as_tensor(np.asarray(x))
         if not self.built:
             self.build(tuple(x.shape[1:]))
         self._check_input(x)
@@ -148,7 +202,61 @@ class Sequential(nn.Module):
         """Clear the state of stateful LSTM layers."""
         for m in self.modules():
             if isinstance(m, LSTM):
-                m.reset_states()
+                m.reset_state()
+
+    reset_state = reset_states
+
+    # --- Keras' weight API ------------------------------------------------------------------------------
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        return [p for layer in self.layers for p in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[nn.Parameter]:
+        return [p for layer in self.layers for p in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[nn.Parameter]:
+        return [p for layer in self.layers for p in layer.non_trainable_weights]
+
+    def count_params(self) -> int:
+        """The number of weight values, as Keras counts them (the LSTM's layout-only ``bias_hh`` excluded)."""
+        if not self.built:
+            raise ValueError("the model is not built yet: give the first layer input_shape or call it once")
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Every layer's :meth:`~lstmkit.layers.Layer.get_weights`, in order (Keras' layout)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Load arrays in :meth:`get_weights` order, e.g. from the same Keras model's ``get_weights()``."""
+        weights = list(weights)
+        counts = [len(layer.get_weights()) for layer in self.layers]
+        if len(weights) != sum(counts):
+            raise ValueError(f"set_weights: the model has {sum(counts)} weight arrays, got {len(weights)}")
+        i = 0
+        for layer, n in zip(self.layers, counts):
+            layer.set_weights(weights[i:i + n])
+            i += n
+
+    @property
+    def optimizer(self) -> Optional["KerasOptimizer"]:
+        """The optimizer after :meth:`compile`, with Keras' ``learning_rate`` (read and set) and
+        ``iterations``; everything else is the ``torch.optim.Optimizer``'s."""
+        if self.trainer is None:
+            return None
+        return KerasOptimizer(self.trainer)
+
+    @property
+    def stop_training(self) -> bool:
+        """Set it from a callback to end :meth:`fit` after the current epoch, as in Keras."""
+        return bool(self.trainer.stop_training) if self.trainer is not None else False
+
+    @stop_training.setter
+    def stop_training(self, value: bool) -> None:
+        self._need_trainer().stop_training = bool(value)
 
     # --- Keras workflow -------------------------------------------------------------------------------
 
@@ -216,7 +324,7 @@ class Sequential(nn.Module):
         rows = [("Layer (type)", "Output Shape", "Param #")]
         shapes = self._shapes()[1:] if self.built else [None] * len(self.layers)
         for i, (layer, shape) in enumerate(zip(self.layers, shapes)):
-            n = sum(p.numel() for p in layer.parameters())
+            n = sum(p.numel() for p in layer.weights)  # as Keras counts (no layout-only bias_hh)
             shown = "?" if shape is None else "(None, " + ", ".join("None" if d is None else str(d)
                                                                      for d in shape) + ")"
             rows.append((f"{layer.name or type(layer).__name__.lower() + f'_{i}'} ({type(layer).__name__})",
@@ -227,8 +335,8 @@ class Sequential(nn.Module):
         out += ["".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows[:1]]
         out += [line.replace("-", "=")]
         out += ["".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows[1:]]
-        total = sum(p.numel() for p in self.parameters())
-        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.weights)
+        trainable = sum(p.numel() for p in self.trainable_weights)
         out += [line.replace("-", "="), f"Total params: {total:,}", f"Trainable params: {trainable:,}",
                 f"Non-trainable params: {total - trainable:,}"]
         text = "\n".join(out)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..kernels.functional import ACTIVATIONS
+from .initializers import reg_factors
 
 Shape = tuple[Optional[int], ...]  # without the batch dimension; None = any length
 
@@ -42,21 +44,30 @@ def get_activation(name: Optional[Union[str, Callable]]) -> Callable[[Tensor], T
     return DENSE_ACTIVATIONS[name]
 
 
-def l2(factor: float) -> dict[str, float]:
+def l2(factor: float = 0.01) -> dict[str, float]:
     """Keras' ``regularizers.l2(factor)``: adds ``factor * sum(w**2)`` to the training loss."""
     if not factor >= 0:
         raise ValueError(f"l2 factor must be >= 0, got {factor}")
     return {"l2": float(factor)}
 
 
-def _reg_factor(reg: Any, what: str) -> float:
-    if reg is None:
-        return 0.0
-    if isinstance(reg, (int, float)):
-        return float(l2(reg)["l2"])
-    if isinstance(reg, dict) and set(reg) == {"l2"}:
-        return float(reg["l2"])
-    raise ValueError(f"{what} must be None, a number or lstmkit.layers.l2(f), got {reg!r}")
+def l1(factor: float = 0.01) -> dict[str, float]:
+    """Keras' ``regularizers.l1(factor)``: adds ``factor * sum(|w|)`` to the training loss."""
+    if not factor >= 0:
+        raise ValueError(f"l1 factor must be >= 0, got {factor}")
+    return {"l1": float(factor)}
+
+
+def l1_l2(l1: float = 0.0, l2: float = 0.0) -> dict[str, float]:
+    """Keras' ``regularizers.l1_l2(l1, l2)``: both penalties."""
+    if not (l1 >= 0 and l2 >= 0):
+        raise ValueError(f"l1_l2 factors must be >= 0, got l1={l1}, l2={l2}")
+    return {"l1": float(l1), "l2": float(l2)}
+
+
+def _structural(p: nn.Parameter) -> bool:
+    """A parameter kept only for torch's layout (the Keras LSTM's frozen zero ``bias_hh``): not a weight."""
+    return bool(getattr(p, "_lstmkit_structural", False))
 
 
 class Layer(nn.Module):
@@ -68,7 +79,8 @@ class Layer(nn.Module):
 
     supports_masking = False
 
-    def __init__(self, input_shape: Optional[Shape] = None, name: Optional[str] = None) -> None:
+    def __init__(self, input_shape: Optional[Shape] = None, name: Optional[str] = None,
+                 trainable: bool = True) -> None:
         super().__init__()
         self.input_shape_arg: Optional[Shape] = tuple(input_shape) if input_shape is not None else None
         if self.input_shape_arg is not None and not all(d is None or (isinstance(d, int) and d > 0)
@@ -77,7 +89,8 @@ class Layer(nn.Module):
         self.name = name
         self.built = False
         self.built_input_shape: Optional[Shape] = None
-        self._regularized: list[tuple[str, float]] = []
+        self._regularized: list[tuple[str, float, float]] = []
+        self._trainable = bool(trainable)
 
     def build(self, input_shape: Shape) -> None:
         self.built = True
@@ -87,19 +100,113 @@ class Layer(nn.Module):
             self.build(tuple(input_shape))
             self.built = True
             self.built_input_shape = tuple(input_shape)
+            if not self._trainable:
+                self.trainable = False
 
     def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    #: inputs are cast to the layer's floating dtype, as Keras casts integer and float64 arrays (not Embedding)
+    float_input = True
+
+    def _as_input(self, x: Any) -> Tensor:
+        from_array = not isinstance(x, Tensor)
+        x = torch.as_tensor(np.asarray(x) if from_array and not isinstance(x, (int, float)) else x)
+        if self.float_input and (from_array or not (x.is_floating_point() or x.is_complex())):
+            p = next(self.parameters(), None)
+            x = x.to(p.dtype if p is not None and p.is_floating_point() else torch.get_default_dtype())
+        return x
+
+    def forward(self, x: Any, mask: Optional[Tensor] = None, training: Optional[bool] = None, **kwargs):
+        """``layer(x, mask=None, training=None, **call_kwargs)`` as in Keras: NumPy and integer inputs are
+        cast, ``training=True/False`` overrides the module's mode for this call only."""
+        x = self._as_input(x)
+        if mask is not None and not isinstance(mask, Tensor):
+            mask = torch.as_tensor(np.asarray(mask))
         self.ensure_built(tuple(x.shape[1:]))
-        return self.call(x, mask)
+        if training is None or bool(training) == self.training:
+            return self.call(x, mask, **kwargs)
+        was = self.training
+        self.train(bool(training))
+        try:
+            return self.call(x, mask, **kwargs)
+        finally:
+            self.train(was)
 
     def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
         return mask if self.supports_masking else None
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        """The output shape without the batch dimension (what :class:`~lstmkit.Sequential` chains)."""
         return input_shape
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        """Keras' ``compute_output_shape``: shapes *with* the batch dimension, e.g. ``(32, 10, 8) -> (32, 4)``."""
+        input_shape = tuple(input_shape)
+        if not input_shape:
+            raise ValueError("compute_output_shape takes the full input shape, batch dimension first")
+        return (input_shape[0], *self.output_shape_for(input_shape[1:]))
+
+    # --- Keras' weight API ------------------------------------------------------------------------------
+
+    @property
+    def weights(self) -> list[nn.Parameter]:
+        """Every weight, trainable first as in Keras (a layout-only parameter such as the Keras LSTM's frozen
+        zero ``bias_hh`` is not a weight)."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @property
+    def trainable_weights(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if not _structural(p) and p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if not _structural(p) and not p.requires_grad]
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """``layer.trainable = False`` freezes every weight (Keras' transfer-learning idiom)."""
+        self._trainable = bool(value)
+        for p in self.parameters():
+            if not _structural(p):
+                p.requires_grad_(self._trainable)
+
+    def count_params(self) -> int:
+        """The number of weight values (Keras' ``count_params``)."""
+        if not self.built:
+            raise ValueError(f"{type(self).__name__} is not built yet: give input_shape or call it once")
+        return sum(p.numel() for p in self.weights)
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights as NumPy arrays, in Keras' order and layout where the layer has a Keras twin."""
+        return [p.detach().cpu().numpy().copy() for p in self._keras_weights()]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Load arrays as returned by :meth:`get_weights` (or a Keras layer's ``get_weights()``)."""
+        self._set_keras_weights(list(weights))
+
+    def _keras_weights(self) -> list[Tensor]:
+        return list(self.weights)
+
+    def _set_keras_weights(self, arrays: list[Any]) -> None:
+        params = self.weights
+        self._check_weight_list(arrays, [tuple(p.shape) for p in params])
+        with torch.no_grad():
+            for p, a in zip(params, arrays):
+                p.copy_(torch.as_tensor(np.asarray(a), dtype=p.dtype))
+
+    def _check_weight_list(self, arrays: list[Any], shapes: list[tuple[int, ...]]) -> None:
+        if len(arrays) != len(shapes):
+            raise ValueError(f"{type(self).__name__}.set_weights: expected {len(shapes)} arrays of shapes {shapes}, "
+                             f"got {len(arrays)}")
+        for i, (a, want) in enumerate(zip(arrays, shapes)):
+            got = tuple(np.shape(a))
+            if got != want:
+                raise ValueError(f"{type(self).__name__}.set_weights: array {i} has shape {got}, expected {want}")
 
     def get_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {}
@@ -107,14 +214,30 @@ class Layer(nn.Module):
             cfg["input_shape"] = list(self.input_shape_arg)
         if self.name is not None:
             cfg["name"] = self.name
+        if not self._trainable:
+            cfg["trainable"] = False
         return cfg
 
     def add_l2(self, param_name: str, reg: Any, what: str) -> None:
-        f = _reg_factor(reg, what)
-        if f:
-            self._regularized.append((param_name, f))
+        """Register a Keras regulariser (L1, L2 or both; see :func:`~lstmkit.layers.initializers.reg_factors`)
+        on one parameter."""
+        f1, f2 = reg_factors(reg, what)
+        if f1 or f2:
+            self._regularized.append((param_name, f1, f2))
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """One penalty tensor per regularised weight (this layer's and wrapped layers'), as Keras' ``layer.losses``."""
+        out = [t for child in self.children() if isinstance(child, Layer) for t in child.losses]
+        for pname, f1, f2 in self._regularized:
+            w = self.get_parameter(pname)
+            term = f2 * w.pow(2).sum() if f2 else None
+            if f1:
+                term = f1 * w.abs().sum() if term is None else term + f1 * w.abs().sum()
+            out.append(term)
+        return out
 
     def regularization_loss(self) -> Optional[Tensor]:
-        """The L2 penalty of this layer's regularised weights, or None when it has none."""
-        terms = [f * self.get_parameter(pname).pow(2).sum() for pname, f in self._regularized]
+        """The penalties of this layer's regularised weights summed, or None when it has none."""
+        terms = self.losses
         return torch.stack(terms).sum() if terms else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..nn.params import glorot_uniform_
 from .base import Layer, Shape, get_activation, register_layer
+from .initializers import get_initializer, initializer_spec, regularizer_spec
 
 
 @register_layer
@@ -23,12 +25,17 @@ class Dense(Layer):
     supports_masking = True
 
     def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
         self.units, self.activation, self.use_bias = units, activation, use_bias
-        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_initializer = initializer_spec(kernel_initializer)
+        self.bias_initializer = initializer_spec(bias_initializer)
+        get_initializer(self.kernel_initializer), get_initializer(self.bias_initializer)  # fail early
+        self.kernel_regularizer = regularizer_spec(kernel_regularizer)
+        self.bias_regularizer = regularizer_spec(bias_regularizer)
         self._act = get_activation(activation)
         self.linear: Optional[nn.Linear] = None
 
@@ -37,9 +44,12 @@ class Dense(Layer):
             raise ValueError(f"Dense needs a known last dimension, got input shape {input_shape}")
         self.linear = nn.Linear(input_shape[-1], self.units, bias=self.use_bias)
         with torch.no_grad():
-            glorot_uniform_(self.linear.weight)
+            if self.kernel_initializer == "glorot_uniform":
+                glorot_uniform_(self.linear.weight)
+            else:  # Keras' (in, out) kernel, stored transposed
+                self.linear.weight.copy_(get_initializer(self.kernel_initializer)((input_shape[-1], self.units)).T)
             if self.use_bias:
-                self.linear.bias.zero_()
+                self.linear.bias.copy_(get_initializer(self.bias_initializer)((self.units,)))
         self.add_l2("linear.weight", self.kernel_regularizer, "kernel_regularizer")
         if self.use_bias:
             self.add_l2("linear.bias", self.bias_regularizer, "bias_regularizer")
@@ -50,13 +60,27 @@ class Dense(Layer):
                              f"got shape {tuple(x.shape)}")
         return self._act(self.linear(x))
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def output_shape_for(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
+    def _keras_weights(self) -> list[Tensor]:
+        return [self.linear.weight.T] + ([self.linear.bias] if self.use_bias else [])  # kernel (in, out), bias
+
+    def _set_keras_weights(self, arrays: list[Any]) -> None:
+        targets = self._keras_weights()
+        self._check_weight_list(arrays, [tuple(t.shape) for t in targets])
+        with torch.no_grad():
+            for t, a in zip(targets, arrays):
+                t.copy_(torch.as_tensor(np.asarray(a), dtype=t.dtype))
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias, "kernel_regularizer": self.kernel_regularizer,
-                "bias_regularizer": self.bias_regularizer}
+        cfg = {**super().get_config(), "units": self.units, "activation": self.activation,
+               "use_bias": self.use_bias, "kernel_regularizer": self.kernel_regularizer,
+               "bias_regularizer": self.bias_regularizer}
+        for key, default in (("kernel_initializer", "glorot_uniform"), ("bias_initializer", "zeros")):
+            if getattr(self, key) != default:  # configs of earlier saves stay as they were
+                cfg[key] = getattr(self, key)
+        return cfg
 
 
 @register_layer
@@ -84,6 +108,8 @@ class Embedding(Layer):
     """Integer ids (B, T) -> vectors (B, T, output_dim). ``mask_zero=True`` treats id 0 as padding and passes
     a mask to the following layers (an LSTM then stops at each sequence's end). Keras' U(-0.05, 0.05) init."""
 
+    float_input = False  # token ids stay integers
+
     def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if input_dim < 1 or output_dim < 1:
@@ -106,7 +132,7 @@ class Embedding(Layer):
     def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
         return (x != 0) if self.mask_zero else None
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def output_shape_for(self, input_shape: Shape) -> Shape:
         return (*input_shape, self.output_dim)
 
     def get_config(self) -> dict[str, Any]:
@@ -178,14 +204,15 @@ class TimeDistributed(Layer):
         y = self.layer(x.reshape(B * T, *x.shape[2:]))  # (B*T, ...)
         return y.reshape(B, T, *y.shape[1:])
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], *self.layer.compute_output_shape(tuple(input_shape[1:])))
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], *self.layer.output_shape_for(tuple(input_shape[1:])))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "layer": serialize_layer(self.layer)}
 
-    def regularization_loss(self) -> Optional[Tensor]:
-        return self.layer.regularization_loss()
+    @property
+    def float_input(self) -> bool:  # the wrapped layer decides (an Embedding keeps ids as integers)
+        return self.layer.float_input
 
 
 def serialize_layer(layer: Layer) -> dict[str, Any]:

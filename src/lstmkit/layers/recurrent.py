@@ -1,26 +1,32 @@
-"""The Keras-style ``LSTM`` layer (every lstmkit variant) and ``Bidirectional``."""
+"""The Keras-style ``LSTM`` layer (every lstmkit variant) and ``Bidirectional``, with Keras' semantics: any mask
+(right, left padding or gaps), ``initial_state``, stateful layers, initialisers, regularisers, weights."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from ..kernels.stack import reverse_padded
 from ..nn import LSTM as CoreLSTM
 from .base import Layer, Shape, register_layer
+from .initializers import get_initializer, initializer_spec, regularizer_spec
+
+_DEFAULT_INIT = {"kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
+                 "bias_initializer": "zeros"}
 
 
 def mask_to_lengths(mask: Tensor) -> Tensor:
-    """(B, T) bool mask of right-padded sequences -> lengths (B,). Raises for gaps or left padding."""
+    """(B, T) bool mask of right-padded sequences -> lengths (B,). Raises for gaps or left padding (the
+    Keras layers take any mask; this helper is for code that needs lengths)."""
     mask = mask.bool()
     lengths = mask.sum(dim=1)  # (B,)
     T = mask.shape[1]
     expected = torch.arange(T, device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
     if not torch.equal(mask, expected):
         bad = int(torch.nonzero((mask != expected).any(1))[0])
-        raise ValueError(f"LSTM masks must mark right-padded sequences (valid steps first, padding last); "
+        raise ValueError(f"mask_to_lengths needs right-padded sequences (valid steps first, padding last); "
                          f"sequence {bad} has padding before valid steps")
     if mask.shape[0] and int(lengths.min()) == 0:
         bad = int(torch.nonzero(lengths == 0)[0])
@@ -34,35 +40,59 @@ class LSTM(Layer):
 
     Input (batch, time, features); output (batch, units), or (batch, time, units) with
     ``return_sequences``; ``return_state`` adds the final h and c. Keras' initialisers (glorot-uniform kernel,
-    orthogonal recurrent kernel, unit forget bias) and Keras' single bias: ``bias_hh`` is a frozen zero. ``dropout`` drops input features with one mask per
-    sequence, ``recurrent_dropout`` does the same on h (Gal & Ghahramani 2016). A mask from ``Embedding(...,
-    mask_zero=True)`` or ``Masking`` makes each sequence stop at its own end.
+    orthogonal recurrent kernel, unit forget bias; ``kernel_initializer=`` etc. take Keras' names, config dicts
+    or Keras' own initialiser objects) and Keras' single bias: ``bias_hh`` is a frozen zero kept for torch's
+    layout (not one of :attr:`weights`). ``dropout`` drops input features with one mask per sequence,
+    ``recurrent_dropout`` does the same on h (Gal & Ghahramani 2016).
+
+    Masks (from ``Embedding(mask_zero=True)``, ``Masking`` or ``mask=``) follow Keras: a masked step leaves h
+    and c unchanged, so right padding, left padding (``pad_sequences``' default) and gaps all work; at a masked
+    step ``return_sequences`` repeats the last output (zeros before the first valid step), or gives zeros with
+    ``zero_output_for_mask=True``. ``go_backwards`` flips the whole time axis, mask included, as Keras does.
+    ``implementation`` and ``unroll`` are accepted for Keras programs and change nothing (as with Keras on
+    torch): every backend computes the same function.
 
     >>> lstm = LSTM(50, activation="relu", input_shape=(100, 1))
     >>> lstm(torch.randn(10, 100, 1)).shape
     torch.Size([10, 50])
+    >>> y, h, c = LSTM(4, return_state=True)(np.ones((2, 3, 1)), initial_state=[np.zeros((2, 4))] * 2)
+    >>> y.shape, c.shape
+    (torch.Size([2, 4]), torch.Size([2, 4]))
     """
 
     supports_masking = True
 
     def __init__(self, units: int, activation: str = "tanh", recurrent_activation: str = "sigmoid",
-                 use_bias: bool = True, return_sequences: bool = False, return_state: bool = False,
-                 go_backwards: bool = False, stateful: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, unit_forget_bias: bool = True, kernel_regularizer: Any = None,
-                 recurrent_regularizer: Any = None, bias_regularizer: Any = None, peephole: bool = False,
-                 layer_norm: bool = False, cifg: bool = False, forget_bias: float = 0.0, zoneout: float = 0.0,
-                 proj_size: int = 0, bidirectional: bool = False, backend: str = "auto", **kwargs) -> None:
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None, recurrent_regularizer: Any = None,
+                 bias_regularizer: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
+                 stateful: bool = False, unroll: bool = False, implementation: int = 2,
+                 zero_output_for_mask: bool = False, peephole: bool = False, layer_norm: bool = False,
+                 cifg: bool = False, forget_bias: float = 0.0, zoneout: float = 0.0, proj_size: int = 0,
+                 bidirectional: bool = False, backend: str = "auto", **kwargs) -> None:
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"LSTM: units must be a positive int, got {units!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"LSTM: dropout must be in [0, 1), got {dropout}")
+        if implementation not in (1, 2):
+            raise ValueError(f"LSTM: implementation must be 1 or 2 (Keras' modes), got {implementation!r}")
         self.units, self.activation, self.recurrent_activation = units, activation, recurrent_activation
         self.use_bias, self.return_sequences, self.return_state = use_bias, return_sequences, return_state
         self.go_backwards, self.stateful, self.dropout = go_backwards, stateful, dropout
         self.recurrent_dropout, self.unit_forget_bias = recurrent_dropout, unit_forget_bias
-        self.kernel_regularizer, self.recurrent_regularizer = kernel_regularizer, recurrent_regularizer
-        self.bias_regularizer = bias_regularizer
+        self.kernel_initializer = initializer_spec(kernel_initializer)
+        self.recurrent_initializer = initializer_spec(recurrent_initializer)
+        self.bias_initializer = initializer_spec(bias_initializer)
+        for key in _DEFAULT_INIT:
+            get_initializer(getattr(self, key))  # an unknown name fails here, not at the first batch
+        self.kernel_regularizer = regularizer_spec(kernel_regularizer)
+        self.recurrent_regularizer = regularizer_spec(recurrent_regularizer)
+        self.bias_regularizer = regularizer_spec(bias_regularizer)
+        self.unroll, self.implementation = bool(unroll), implementation
+        self.zero_output_for_mask = bool(zero_output_for_mask)
         self.variant = dict(peephole=peephole, layer_norm=layer_norm, cifg=cifg, forget_bias=forget_bias,
                             zoneout=zoneout, proj_size=proj_size)
         self.bidirectional, self.backend = bidirectional, backend
@@ -75,6 +105,10 @@ class LSTM(Layer):
     def out_width(self) -> int:
         return (self.variant["proj_size"] or self.units) * (2 if self.bidirectional else 1)
 
+    @property
+    def _suffixes(self) -> tuple[str, ...]:
+        return ("_l0", "_l0_reverse") if self.bidirectional else ("_l0",)
+
     def build(self, input_shape: Shape) -> None:
         if len(input_shape) != 2 or input_shape[-1] is None:
             raise ValueError(f"LSTM expects input_shape (timesteps, features) with known features, got "
@@ -84,85 +118,235 @@ class LSTM(Layer):
                              recurrent_activation=self.recurrent_activation,
                              recurrent_dropout=self.recurrent_dropout, backend=self.backend, init="keras",
                              **self.variant)
+        custom = any(getattr(self, k) != v for k, v in _DEFAULT_INIT.items())
+        H = self.units
         with torch.no_grad():
-            for name, p in self.lstm.named_parameters():
-                if name.startswith("bias_ih") and not self.unit_forget_bias:
-                    p.zero_()
-                if name.startswith("bias_hh"):
+            for sfx in self._suffixes:
+                w_ih, w_hh = getattr(self.lstm, "weight_ih" + sfx), getattr(self.lstm, "weight_hh" + sfx)
+                b_ih = getattr(self.lstm, "bias_ih" + sfx, None)
+                if custom:  # Keras' (in, out) layouts, stored transposed; gate order i, f, c, o as in torch
+                    w_ih.copy_(get_initializer(self.kernel_initializer)(tuple(w_ih.shape[::-1])).T)
+                    w_hh.copy_(get_initializer(self.recurrent_initializer)(tuple(w_hh.shape[::-1])).T)
+                    if b_ih is not None:
+                        b_ih.copy_(get_initializer(self.bias_initializer)((b_ih.shape[0],)))
+                if b_ih is not None:
+                    f_rows = slice(0, H) if self.variant["cifg"] else slice(H, 2 * H)
+                    if self.unit_forget_bias:
+                        b_ih[f_rows] = 1.0  # Keras' unit_forget_bias (Jozefowicz et al. 2015)
+                    elif not custom:
+                        b_ih.zero_()
+                b_hh = getattr(self.lstm, "bias_hh" + sfx, None)
+                if b_hh is not None:
                     # Keras has one bias per gate; torch's layout has two whose gradients are equal, which
                     # would move the sum twice as fast. b_hh stays a frozen zero (kept for torch's layout).
-                    p.zero_()
-                    p.requires_grad_(False)
+                    b_hh.zero_()
+                    b_hh.requires_grad_(False)
+                    b_hh._lstmkit_structural = True
         for name, _ in self.lstm.named_parameters():
             if name.startswith("weight_ih"):
                 self.add_l2(f"lstm.{name}", self.kernel_regularizer, "kernel_regularizer")
             elif name.startswith("weight_hh"):
                 self.add_l2(f"lstm.{name}", self.recurrent_regularizer, "recurrent_regularizer")
-            elif name.startswith("bias_"):
+            elif name.startswith("bias_ih"):
                 self.add_l2(f"lstm.{name}", self.bias_regularizer, "bias_regularizer")
 
-    def reset_states(self) -> None:
-        """Forget the state a ``stateful`` layer carries between batches."""
+    # --- state ------------------------------------------------------------------------------------------
+
+    def reset_state(self) -> None:
+        """Forget the state a ``stateful`` layer carries between batches (Keras 3's name)."""
         self._state = None
 
-    def _initial_state(self, B: int):
+    reset_states = reset_state  # Keras 2's name
+
+    @property
+    def states(self) -> Optional[list[Tensor]]:
+        """A stateful layer's carried ``[h, c]`` (per direction), or None before the first batch."""
+        if self._state is None:
+            return None
+        h, c = self._state
+        return [t for d in range(h.shape[0]) for t in (h[d], c[d])]
+
+    def _state_widths(self) -> tuple[int, int]:
+        return self.variant["proj_size"] or self.units, self.units
+
+    def _given_state(self, initial_state: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+        D = 2 if self.bidirectional else 1
+        if isinstance(initial_state, (Tensor, np.ndarray)) or not isinstance(initial_state, Sequence):
+            raise ValueError(f"initial_state must be a list [h, c]{' + [h_back, c_back]' if D == 2 else ''} of "
+                             f"(batch, units) arrays, got {type(initial_state).__name__}")
+        if len(initial_state) != 2 * D:
+            raise ValueError(f"this LSTM takes initial_state as a list of {2 * D} tensors (h and c"
+                             f"{' per direction' if D == 2 else ''}), got {len(initial_state)}")
+        states = [torch.as_tensor(np.asarray(s) if not isinstance(s, Tensor) else s).to(x.device, x.dtype)
+                  for s in initial_state]
+        B = x.shape[0]
+        for k, (s, width) in enumerate(zip(states, self._state_widths() * D)):
+            if tuple(s.shape) != (B, width):
+                raise ValueError(f"initial_state[{k}] has shape {tuple(s.shape)}, expected (batch={B}, {width})")
+        h0 = torch.stack(states[0::2])  # (D, B, P)
+        c0 = torch.stack(states[1::2])  # (D, B, H)
+        return h0, c0
+
+    def _initial_state(self, x: Tensor, initial_state: Any):
+        if initial_state is not None:
+            return self._given_state(initial_state, x)
         if not self.stateful or self._state is None:
             return None
         h, c = self._state
-        if h.shape[1] < B:
-            raise ValueError(f"this stateful LSTM carries state for {h.shape[1]} sequences but got a batch of {B}; "
-                             "keep the batch size fixed or call reset_states()")
-        return h[:, :B].contiguous(), c[:, :B].contiguous()
+        if h.shape[1] != x.shape[0]:
+            raise ValueError(f"this stateful LSTM carries state for {h.shape[1]} sequences but got a batch of "
+                             f"{x.shape[0]}; keep the batch size fixed (Keras' rule) or call reset_state()")
+        return h, c
 
-    def call(self, x: Tensor, mask: Optional[Tensor] = None):
+    # --- the forward pass -------------------------------------------------------------------------------
+
+    def _check_mask(self, mask: Tensor, x: Tensor) -> Tensor:
+        if mask.dim() == 3 and mask.shape[-1] == 1:
+            mask = mask[..., 0]
+        if tuple(mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"LSTM mask must have shape (batch, timesteps) = {tuple(x.shape[:2])}, got "
+                             f"{tuple(mask.shape)}")
+        return mask.to(x.device).bool()
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None, initial_state: Any = None):
         if x.dim() != 3:
             raise ValueError(f"LSTM expects (batch, timesteps, features) inputs, got shape {tuple(x.shape)}")
         if x.shape[-1] != self.lstm.input_size:
             raise ValueError(f"LSTM was built for {self.lstm.input_size} features per step, got shape "
                              f"{tuple(x.shape)}")
-        lengths = mask_to_lengths(mask) if mask is not None else None
+        m = self._check_mask(mask, x) if mask is not None else None
+        hx = self._initial_state(x, initial_state)
         if self.dropout > 0 and self.training:
             keep = torch.empty(x.shape[0], 1, x.shape[2], device=x.device, dtype=x.dtype).bernoulli_(
                 1 - self.dropout)  # (B, 1, I): one mask per sequence
             x = x * keep / (1 - self.dropout)
-        if self.go_backwards:
-            x = reverse_padded(x.transpose(0, 1), lengths).transpose(0, 1)  # (B, T, I)
-        out, (h, c) = self.lstm(x, self._initial_state(x.shape[0]), lengths=lengths)  # out (B, T, D*P)
+        if self.go_backwards:  # Keras flips the whole time axis, mask included
+            x = x.flip(1)  # (B, T, I)
+            m = m.flip(1) if m is not None else None
+        if m is not None and bool(m.all()):
+            m = None
+        if m is None:
+            out, (h, c) = self.lstm(x, hx)  # out (B, T, D*P), h (D, B, P), c (D, B, H)
+        else:
+            out, h, c = self._masked_run(x, m, hx)
         if self.stateful:
             self._state = (h.detach(), c.detach())
-        if self.return_sequences:
-            y = out
-        elif self.bidirectional:
-            y = torch.cat([h[-2], h[-1]], dim=-1)  # (B, 2P): forward's last output, backward's last output
-        else:
-            y = h[-1]  # (B, P): each sequence's state at its own last step
+        y = self._outputs(out, h, m)
         if self.return_state:
-            return y, h[-1], c[-1]
+            D = h.shape[0]
+            return (y, *[t for d in range(D) for t in (h[d], c[d])])
         return y
+
+    def _masked_run(self, x: Tensor, m: Tensor, hx):
+        """Keras' masked recurrence: a masked step keeps h and c. The valid steps of each sequence are moved to
+        the front (in order), run with per-sequence lengths, and :meth:`_outputs` puts them back."""
+        B, T, I = x.shape
+        lengths = m.sum(1)  # (B,)
+        right_padded = torch.equal(m, torch.arange(T, device=m.device).unsqueeze(0) < lengths.unsqueeze(1))
+        if not right_padded:
+            order = torch.argsort((~m).to(torch.uint8), dim=1, stable=True)  # (B, T): valid steps first
+            x = x.gather(1, order.unsqueeze(-1).expand(B, T, I))  # (B, T, I)
+        empty = lengths == 0
+        out, (h, c) = self.lstm(x, hx, lengths=lengths.clamp(min=1).cpu())  # out (B, T, D*P)
+        if bool(empty.any()):  # an all-masked sequence keeps its initial state
+            h0 = hx[0] if hx is not None else torch.zeros_like(h)
+            c0 = hx[1] if hx is not None else torch.zeros_like(c)
+            h = torch.where(empty.view(1, B, 1), h0, h)
+            c = torch.where(empty.view(1, B, 1), c0, c)
+        return out, h, c
+
+    def _outputs(self, out: Tensor, h: Tensor, m: Optional[Tensor]) -> Tensor:
+        if m is None:
+            if self.return_sequences:
+                return out
+            return torch.cat([h[-2], h[-1]], dim=-1) if self.bidirectional else h[-1]  # (B, D*P)
+        B, T = m.shape
+        P = out.shape[-1] // (2 if self.bidirectional else 1)
+        lengths = m.sum(1, keepdim=True)  # (B, 1)
+        pos = m.long().cumsum(1) - 1  # (B, T): compact index of the last valid step at or before t
+        zero = self.zero_output_for_mask
+        if not self.return_sequences:  # Keras' last output: the output sequence's final position
+            keep_f = m[:, -1] if zero else lengths[:, 0] > 0  # (B,)
+            y = torch.where(keep_f.unsqueeze(1), h[-2] if self.bidirectional else h[-1], 0.0)
+            if not self.bidirectional:
+                return y  # (B, P)
+            keep_b = m[:, 0] if zero else lengths[:, 0] > 0  # the backward pass ends at step 0
+            return torch.cat([y, torch.where(keep_b.unsqueeze(1), h[-1], 0.0)], dim=-1)  # (B, 2P)
+        fwd = out[..., :P].gather(1, pos.clamp(min=0).unsqueeze(-1).expand(B, T, P))  # (B, T, P)
+        keep_f = m if zero else pos >= 0  # before the first valid step Keras' previous output is zero
+        fwd = torch.where(keep_f.unsqueeze(-1), fwd, 0.0)
+        if not self.bidirectional:
+            return fwd
+        nxt = torch.where(m, pos, pos + 1)  # (B, T): compact index of the next valid step at or after t
+        bwd = out[..., P:].gather(1, nxt.clamp(max=T - 1).unsqueeze(-1).expand(B, T, P))  # (B, T, P)
+        keep_b = m if zero else nxt < lengths
+        return torch.cat([fwd, torch.where(keep_b.unsqueeze(-1), bwd, 0.0)], dim=-1)  # (B, T, 2P)
 
     def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
         return mask if self.return_sequences else None
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def output_shape_for(self, input_shape: Shape) -> Shape:
         return (input_shape[0], self.out_width) if self.return_sequences else (self.out_width,)
 
+    def compute_output_shape(self, input_shape: Shape):
+        out = super().compute_output_shape(input_shape)
+        if not self.return_state:
+            return out
+        B, (P, H) = input_shape[0], self._state_widths()
+        return [out] + [(B, P), (B, H)] * (2 if self.bidirectional else 1)
+
+    # --- Keras' weights ---------------------------------------------------------------------------------
+
+    def _keras_weights(self) -> list[Tensor]:
+        """Per direction Keras' kernel (I, 4H), recurrent kernel (P, 4H) and bias (4H,), then any variant's
+        own weights (peephole, layer norm, projection) in torch's layout."""
+        out, main = [], {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
+        for sfx in self._suffixes:
+            out += [getattr(self.lstm, "weight_ih" + sfx).T, getattr(self.lstm, "weight_hh" + sfx).T]
+            if self.use_bias:
+                out.append(getattr(self.lstm, "bias_ih" + sfx))
+            out += [p for name, p in self.lstm.named_parameters()
+                    if name.endswith(sfx) and name[: -len(sfx)] not in main]
+        return out
+
+    def _set_keras_weights(self, arrays: list[Any]) -> None:
+        targets = self._keras_weights()
+        self._check_weight_list(arrays, [tuple(t.shape) for t in targets])
+        with torch.no_grad():
+            for t, a in zip(targets, arrays):
+                t.copy_(torch.as_tensor(np.asarray(a), dtype=t.dtype))
+            for sfx in self._suffixes:
+                b_hh = getattr(self.lstm, "bias_hh" + sfx, None)
+                if b_hh is not None:
+                    b_hh.zero_()
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units, "activation": self.activation,
-                "recurrent_activation": self.recurrent_activation, "use_bias": self.use_bias,
-                "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "go_backwards": self.go_backwards, "stateful": self.stateful, "dropout": self.dropout,
-                "recurrent_dropout": self.recurrent_dropout, "unit_forget_bias": self.unit_forget_bias,
-                "kernel_regularizer": self.kernel_regularizer,
-                "recurrent_regularizer": self.recurrent_regularizer, "bias_regularizer": self.bias_regularizer,
-                **self.variant, "bidirectional": self.bidirectional, "backend": self.backend}
+        cfg = {**super().get_config(), "units": self.units, "activation": self.activation,
+               "recurrent_activation": self.recurrent_activation, "use_bias": self.use_bias,
+               "return_sequences": self.return_sequences, "return_state": self.return_state,
+               "go_backwards": self.go_backwards, "stateful": self.stateful, "dropout": self.dropout,
+               "recurrent_dropout": self.recurrent_dropout, "unit_forget_bias": self.unit_forget_bias,
+               "kernel_regularizer": self.kernel_regularizer,
+               "recurrent_regularizer": self.recurrent_regularizer, "bias_regularizer": self.bias_regularizer,
+               **self.variant, "bidirectional": self.bidirectional, "backend": self.backend}
+        for key, default in (*_DEFAULT_INIT.items(), ("zero_output_for_mask", False), ("unroll", False),
+                             ("implementation", 2)):
+            if getattr(self, key) != default:  # configs of earlier saves stay as they were
+                cfg[key] = getattr(self, key)
+        return cfg
 
 
 @register_layer
 class Bidirectional(Layer):
     """``Bidirectional(LSTM(...), merge_mode="concat")``: forward and backward passes over each sequence
-    (within its own length when masked), merged by "concat", "sum", "mul" or "ave".
+    (over its valid steps when masked), merged by "concat", "sum", "mul", "ave", or returned as a list
+    ``[forward, backward]`` with ``merge_mode=None``. ``return_state=True`` on the wrapped LSTM returns
+    ``[output, h_fwd, c_fwd, h_bwd, c_bwd]``, and ``initial_state`` takes those four states, as in Keras; as
+    in Keras, masked steps of returned sequences are zeros.
 
-    Runs as one bidirectional lstmkit LSTM, so both directions use the fast kernels.
+    Runs as one bidirectional lstmkit LSTM, so both directions use the fast kernels. Keras'
+    ``backward_layer`` (a differently configured backward LSTM) is not supported: both directions share one
+    configuration.
 
     >>> bi = Bidirectional(LSTM(8, return_sequences=True), input_shape=(5, 3))
     >>> bi(torch.randn(2, 5, 3)).shape
@@ -170,47 +354,73 @@ class Bidirectional(Layer):
     """
 
     supports_masking = True
-    MERGE_MODES = ("concat", "sum", "mul", "ave")
+    MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
-    def __init__(self, layer: LSTM, merge_mode: str = "concat", **kwargs) -> None:
+    def __init__(self, layer: LSTM, merge_mode: Optional[str] = "concat", backward_layer: Any = None,
+                 **kwargs) -> None:
         if not isinstance(layer, LSTM):
             raise TypeError(f"Bidirectional wraps an lstmkit.layers.LSTM, got {type(layer).__name__}")
         if merge_mode not in self.MERGE_MODES:
             raise ValueError(f"merge_mode must be one of {self.MERGE_MODES}, got {merge_mode!r}")
-        if layer.go_backwards or layer.return_state or layer.bidirectional:
-            raise ValueError("Bidirectional needs an LSTM without go_backwards, return_state or bidirectional")
+        if backward_layer is not None:
+            raise NotImplementedError("Bidirectional(backward_layer=...) is not supported: lstmkit runs both "
+                                      "directions as one bidirectional LSTM with one configuration")
+        if layer.go_backwards or layer.bidirectional:
+            raise ValueError("Bidirectional needs an LSTM without go_backwards or bidirectional")
         if "input_shape" not in kwargs and layer.input_shape_arg is not None:
             kwargs["input_shape"] = layer.input_shape_arg
         super().__init__(**kwargs)
         self.merge_mode = merge_mode
+        self.return_state = layer.return_state
+        self.return_sequences = layer.return_sequences
         config = {k: v for k, v in layer.get_config().items() if k not in ("input_shape", "name")}
         self.inner_config = config
-        self.layer = LSTM(**{**config, "bidirectional": True})
+        # Keras forces zero_output_for_mask = return_sequences on both directions of a Bidirectional
+        self.layer = LSTM(**{**config, "bidirectional": True, "zero_output_for_mask": layer.return_sequences})
         if self.input_shape_arg is not None:
             self.ensure_built(self.input_shape_arg)
 
     def build(self, input_shape: Shape) -> None:
         self.layer.ensure_built(input_shape)
 
-    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        y = self.layer(x, mask)  # (..., 2P), forward half first
-        if self.merge_mode == "concat":
-            return y
+    def call(self, x: Tensor, mask: Optional[Tensor] = None, initial_state: Any = None):
+        res = self.layer(x, mask, initial_state=initial_state)
+        y, states = (res[0], list(res[1:])) if self.return_state else (res, [])  # y (..., 2P), forward first
         a, b = y.chunk(2, dim=-1)
-        return {"sum": a + b, "mul": a * b, "ave": (a + b) / 2}[self.merge_mode]
+        merged = {"concat": lambda: y, "sum": lambda: a + b, "mul": lambda: a * b, "ave": lambda: (a + b) / 2,
+                  None: lambda: [a, b]}[self.merge_mode]()
+        if not self.return_state:
+            return merged
+        return (merged if isinstance(merged, list) else [merged]) + states
 
     def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
         return self.layer.compute_mask(x, mask)
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        shape = self.layer.compute_output_shape(input_shape)
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        shape = self.layer.output_shape_for(input_shape)
         return shape if self.merge_mode == "concat" else (*shape[:-1], shape[-1] // 2)
+
+    def compute_output_shape(self, input_shape: Shape):
+        out = Layer.compute_output_shape(self, input_shape)
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            B, (P, H) = input_shape[0], self.layer._state_widths()
+            outs += [(B, P), (B, H)] * 2
+        return outs if len(outs) > 1 else out
+
+    def reset_state(self) -> None:
+        self.layer.reset_state()
+
+    reset_states = reset_state
+
+    def _keras_weights(self) -> list[Tensor]:  # Keras: the forward layer's weights, then the backward one's
+        return self.layer._keras_weights()
+
+    def _set_keras_weights(self, arrays: list[Any]) -> None:
+        self.layer._set_keras_weights(arrays)
 
     def get_config(self) -> dict[str, Any]:
         from .core import serialize_layer
 
         inner = LSTM(**self.inner_config)
         return {**super().get_config(), "layer": serialize_layer(inner), "merge_mode": self.merge_mode}
-
-    def regularization_loss(self) -> Optional[Tensor]:
-        return self.layer.regularization_loss()
