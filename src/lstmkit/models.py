@@ -181,8 +181,8 @@ class Sequential(nn.Module):
             raise ValueError(f"the model expects inputs of shape (batch, {shown}), got {tuple(x.shape)}")
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = torch.as_tensor(np.asarray(x))
+        if not isinstance(x, Tensor):  # NumPy as in Keras: cast the way the first layer casts its inputs
+            x = self.layers[0]._as_input(x) if len(self.layers) else torch.as_tensor(np.asarray(x))
         if not self.built:
             self.build(tuple(x.shape[1:]))
         self._check_input(x)
