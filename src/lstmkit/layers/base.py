@@ -193,11 +193,11 @@ class Layer(nn.Module):
         return list(self.weights)
 
     def _set_keras_weights(self, arrays: list[Any]) -> None:
-        params = self.weights
-        self._check_weight_list(arrays, [tuple(p.shape) for p in params])
+        targets = self._keras_weights()  # parameters or views of them (a transposed kernel writes through)
+        self._check_weight_list(arrays, [tuple(t.shape) for t in targets])
         with torch.no_grad():
-            for p, a in zip(params, arrays):
-                p.copy_(torch.as_tensor(np.asarray(a), dtype=p.dtype))
+            for t, a in zip(targets, arrays):
+                t.copy_(torch.as_tensor(np.asarray(a), dtype=t.dtype))
 
     def _check_weight_list(self, arrays: list[Any], shapes: list[tuple[int, ...]]) -> None:
         if len(arrays) != len(shapes):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -65,13 +64,6 @@ class Dense(Layer):
 
     def _keras_weights(self) -> list[Tensor]:
         return [self.linear.weight.T] + ([self.linear.bias] if self.use_bias else [])  # kernel (in, out), bias
-
-    def _set_keras_weights(self, arrays: list[Any]) -> None:
-        targets = self._keras_weights()
-        self._check_weight_list(arrays, [tuple(t.shape) for t in targets])
-        with torch.no_grad():
-            for t, a in zip(targets, arrays):
-                t.copy_(torch.as_tensor(np.asarray(a), dtype=t.dtype))
 
     def get_config(self) -> dict[str, Any]:
         cfg = {**super().get_config(), "units": self.units, "activation": self.activation,

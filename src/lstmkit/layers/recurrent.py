@@ -310,11 +310,8 @@ class LSTM(Layer):
         return out
 
     def _set_keras_weights(self, arrays: list[Any]) -> None:
-        targets = self._keras_weights()
-        self._check_weight_list(arrays, [tuple(t.shape) for t in targets])
+        super()._set_keras_weights(arrays)
         with torch.no_grad():
-            for t, a in zip(targets, arrays):
-                t.copy_(torch.as_tensor(np.asarray(a), dtype=t.dtype))
             for sfx in self._suffixes:
                 b_hh = getattr(self.lstm, "bias_hh" + sfx, None)
                 if b_hh is not None:
