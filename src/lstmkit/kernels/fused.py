@@ -1,16 +1,26 @@
 """The fused CPU backend: every variant, with a hand-written back-propagation through time in C++.
 
-The C++ source (``csrc/fused_cpu.cpp``) is compiled on first use with ``torch.utils.cpp_extension`` and
-cached per source, flags, compiler, torch build, Python ABI and CPU (:func:`build_key`; in ``$LSTMKIT_CACHE`` or
-``~/.cache/lstmkit``; a cache made read-only after the build is still used), so
-``pip install lstmkit`` compiles nothing and ``import lstmkit`` needs no compiler. If the build fails (no
-compiler, no ninja), the backend reports why and ``"auto"`` falls back to the reference loop.
-Set ``LSTMKIT_DISABLE_FUSED=1`` to switch it off.
+Where the compiled kernel (``csrc/fused_cpu.cpp``) comes from, first match wins (:func:`extension_origin`):
+
+1. ``"cached"``: a build this machine made before, cached per source, flags, compiler, torch build, Python ABI
+   and CPU (:func:`build_key`; in ``$LSTMKIT_CACHE`` or ``~/.cache/lstmkit``; a cache made read-only after
+   the build is still used);
+2. ``"prebuilt"``: the kernel a wheel built with ``python -m build --wheel --no-isolation`` carries
+   (``_fused_cpu_prebuilt*.so``, see ``setup.py``), used only where its manifest matches this torch build,
+   Python ABI and source, and the CPU has the features it was compiled for (x86-64-v3 on x86-64);
+   ``LSTMKIT_NATIVE_BUILD=1`` skips it for a ``-march=native`` build;
+3. ``"built"``: compiled here on first use with ``torch.utils.cpp_extension`` (about 30 s, then cached), so
+   a pure ``pip install lstmkit`` compiles nothing at install time and ``import lstmkit`` needs no compiler.
+
+If none is possible (no compiler, no ninja), the backend reports why and ``"auto"`` falls back to the
+reference loop. Set ``LSTMKIT_DISABLE_FUSED=1`` to switch it off.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -41,9 +51,12 @@ _SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
 _CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp"]
 _LDFLAGS = ["-fopenmp"]
 
+_PREBUILT = "_fused_cpu_prebuilt"  # the module name setup.py gives the wheel's kernel
+
 _lock = threading.Lock()
 _module = None
 _error: Optional[str] = None
+_origin: Optional[str] = None
 
 
 def cache_dir() -> Path:
@@ -83,9 +96,14 @@ def _put_ninja_on_path() -> None:
 
 def _compiler_id() -> str:
     """The C++ compiler torch's builder will run (``$CXX`` or ``c++``) and its version line."""
+    return _compiler_id_of(os.environ.get("CXX", "c++"))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_id_of(cxx: str) -> str:
+    # cached: a process asks once per compiler (load_extension changes PATH, which must not change the key)
     import subprocess
 
-    cxx = os.environ.get("CXX", "c++")
     try:
         out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=20).stdout
         return f"{shutil.which(cxx) or cxx}|{out.splitlines()[0] if out else ''}"
@@ -127,9 +145,81 @@ def _import_built(build: Path, name: str):
         return None
 
 
+def _cpu_flags() -> set:
+    line = _cpu_fingerprint()
+    return set(line.split(":", 1)[1].split()) if ":" in line else set()
+
+
+def installation_manifest() -> dict:
+    """What a prebuilt kernel must have been built for to load here (``setup.py`` writes the same keys)."""
+    import platform
+    import sysconfig
+
+    return {
+        "source_sha256": hashlib.sha256(_SOURCE.read_bytes()).hexdigest(),
+        "torch_version": torch.__version__,
+        "torch_git_version": str(getattr(torch.version, "git_version", "")),
+        "cxx11_abi": str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")),
+        "python_cache_tag": sys.implementation.cache_tag or "",
+        "ext_suffix": str(sysconfig.get_config_var("EXT_SUFFIX")),
+        "machine": platform.machine().lower(),
+    }
+
+
+def prebuilt_mismatch(manifest: dict) -> Optional[str]:
+    """Why the kernel a wheel carries (described by ``manifest``, see ``setup.py``) cannot run here, or None."""
+    for key, value in installation_manifest().items():
+        if manifest.get(key) != value:
+            return f"it was built for {key} {manifest.get(key)!r}, this installation has {value!r}"
+    needed = list(manifest.get("cpu_flags") or [])
+    missing = [f for f in needed if f not in _cpu_flags()] if needed else []
+    if missing:
+        return f"this CPU lacks {' '.join(missing)}, which it was compiled for"
+    return None
+
+
+_NO_PREBUILT = "this installation has none"
+
+
+def _load_prebuilt():
+    """(the wheel's kernel, None) where it can run here, else (None, why not)."""
+    import importlib.util
+
+    here = Path(__file__).parent
+    manifest_path = here / f"{_PREBUILT}.json"
+    if not manifest_path.is_file():
+        return None, _NO_PREBUILT
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        return None, f"its manifest {manifest_path} is unreadable ({err})"
+    why = prebuilt_mismatch(manifest)
+    if why is not None:
+        return None, why
+    so = here / f"{_PREBUILT}{manifest['ext_suffix']}"
+    if not so.is_file():
+        return None, f"{so} is missing"
+    try:
+        spec = importlib.util.spec_from_file_location(f"{__package__}.{_PREBUILT}", so)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (ImportError, OSError) as err:
+        return None, f"{so} does not load ({err})"
+    return module, None
+
+
+def extension_origin() -> Optional[str]:
+    """Where the loaded kernel came from: ``"cached"``, ``"prebuilt"`` or ``"built"`` (None before
+    :func:`load_extension` or when it is unavailable); see the module docstring."""
+    return _origin
+
+
 def load_extension():
-    """Build (once) and return the compiled module, or None with the reason in :func:`extension_error`."""
-    global _module, _error
+    """Load (or build, once) and return the compiled module, or None with the reason in
+    :func:`extension_error`; :func:`extension_origin` says which of the module docstring's sources it is."""
+    global _module, _error, _origin
     if _module is not None or _error is not None:
         return _module
     with _lock:
@@ -139,26 +229,20 @@ def load_extension():
             _error = "disabled by LSTMKIT_DISABLE_FUSED"
             return None
         try:
-            from torch.utils.cpp_extension import load
-
-            _put_ninja_on_path()
-
             name = f"lstmkit_fused_cpu_{build_key()}"
             build = cache_dir() / "extensions" / name
-            _module = _import_built(build, name)  # a build made before, even in a read-only cache
-            if _module is None:
-                try:
-                    build.mkdir(parents=True, exist_ok=True)
-                    if not os.access(build, os.W_OK):
-                        raise PermissionError(f"{build} is not writable")
-                except OSError:  # a read-only home: build under the temporary directory instead
-                    uid = os.getuid() if hasattr(os, "getuid") else 0
-                    build = Path(tempfile.gettempdir()) / f"lstmkit-{uid}" / name
-                    build.mkdir(parents=True, exist_ok=True)
-                log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
-                _module = load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
-                               build_directory=str(build), verbose=False)
-            masks.fast_impl = _module.bernoulli_mask  # the same masks, drawn in C++
+            module, origin = _import_built(build, name), "cached"  # built before, even in a read-only cache
+            if module is None and not os.environ.get("LSTMKIT_NATIVE_BUILD"):
+                module, why = _load_prebuilt()
+                origin = "prebuilt"
+                if module is None:  # say why where a wheel did bring one
+                    level = logging.DEBUG if why == _NO_PREBUILT else logging.INFO
+                    log.log(level, "lstmkit: not using the prebuilt fused kernel: %s", why)
+            if module is None:
+                module, origin = _build(build, name), "built"
+            masks.fast_impl = module.bernoulli_mask  # the same masks, drawn in C++
+            _module, _origin = module, origin
+            log.info("lstmkit: fused CPU kernel %s (%s)", Path(module.__file__).name, origin)
         except Exception as err:  # no compiler, no ninja, a read-only cache, ...: fall back with the reason
             lines = str(err).strip().splitlines() or [""]
             detail = next((ln for ln in lines if "error:" in ln), None) or next(
@@ -167,6 +251,25 @@ def load_extension():
             _error = f"C++ extension unavailable ({type(err).__name__}: {detail})"
             log.warning("lstmkit: fused backend off: %s", _error)
     return _module
+
+
+def _build(build: Path, name: str):
+    """Compile the kernel with ``-march=native`` into ``build`` (or a temporary directory if that is
+    read-only) and import it."""
+    from torch.utils.cpp_extension import load
+
+    _put_ninja_on_path()
+    try:
+        build.mkdir(parents=True, exist_ok=True)
+        if not os.access(build, os.W_OK):
+            raise PermissionError(f"{build} is not writable")
+    except OSError:  # a read-only home: build under the temporary directory instead
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        build = Path(tempfile.gettempdir()) / f"lstmkit-{uid}" / name
+        build.mkdir(parents=True, exist_ok=True)
+    log.info("lstmkit: building the fused CPU kernel in %s (once; about 30 s)", build)
+    return load(name=name, sources=[str(_SOURCE)], extra_cflags=_CFLAGS, extra_ldflags=_LDFLAGS,
+                build_directory=str(build), verbose=False)
 
 
 def extension_error() -> Optional[str]:
@@ -482,6 +585,11 @@ class FusedCPUBackend(Backend):
     name = "fused"
     description = "lstmkit fused C++ kernel with hand-written BPTT"
     priority = 50
+
+    def describe(self, req: Request) -> str:
+        origin = {"prebuilt": "prebuilt in the wheel", "cached": "built on this machine",
+                  "built": "built on this machine"}.get(_origin or "")
+        return f"{self.description} ({origin})" if origin else self.description
 
     def unsupported(self, req: Request) -> Optional[str]:
         cfg = req.config
