@@ -158,6 +158,33 @@ def test_integer_numpy_input_is_cast_and_training_flag_applies():
     assert not layer.training
 
 
+@pytest.mark.parametrize("options", [dict(dropout=0.4), dict(recurrent_dropout=0.4), dict(zoneout=0.3)])
+def test_seed_gives_the_layer_its_own_mask_stream(options):
+    x = torch.randn(3, 6, 2)
+
+    def run(seed, global_seed, calls=2):
+        torch.manual_seed(0)
+        layer = LSTM(4, seed=seed, return_sequences=True, input_shape=(6, 2), **options)  # same weights
+        torch.manual_seed(global_seed)
+        before = torch.get_rng_state()
+        out = [layer(x, training=True) for _ in range(calls)]
+        return out, torch.equal(before, torch.get_rng_state())
+
+    (a1, a2), untouched = run(7, global_seed=1)
+    (b1, b2), _ = run(7, global_seed=2)
+    assert untouched  # the global generator is where it was
+    torch.testing.assert_close(a1, b1)  # whatever the global seed
+    torch.testing.assert_close(a2, b2)
+    assert not torch.equal(a1, a2)  # a stream, not one mask repeated
+    (c1, _), _ = run(8, global_seed=1)
+    assert not torch.equal(a1, c1)
+    (d1, _), untouched = run(None, global_seed=1)
+    assert not untouched  # unseeded: torch's global generator, as before
+    assert LSTM(4, seed=7).get_config()["seed"] == 7 and "seed" not in LSTM(4).get_config()
+    with pytest.raises(TypeError, match="seed must be an int"):
+        LSTM(4, seed="7")
+
+
 def test_trainable_false_freezes_and_summary_counts_like_keras(keras):
     model = Sequential([Embedding(30, 8, input_shape=(None,)), Bidirectional(LSTM(6, return_sequences=True)),
                         LSTM(5, peephole=False), Dense(2)])

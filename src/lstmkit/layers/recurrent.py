@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -43,7 +44,10 @@ class LSTM(Layer):
     orthogonal recurrent kernel, unit forget bias; ``kernel_initializer=`` etc. take Keras' names, config dicts
     or Keras' own initialiser objects) and Keras' single bias: ``bias_hh`` is a frozen zero kept for torch's
     layout (not one of :attr:`weights`). ``dropout`` drops input features with one mask per sequence,
-    ``recurrent_dropout`` does the same on h (Gal & Ghahramani 2016).
+    ``recurrent_dropout`` does the same on h (Gal & Ghahramani 2016). ``seed`` gives the layer its own random
+    stream for those masks (and zoneout's), as Keras' ``seed`` does: the same seed draws the same masks
+    whatever the global seed, and calls leave torch's global generator where it was. Without it the masks
+    come from torch's global generator (``torch.manual_seed`` reproduces them).
 
     Masks (from ``Embedding(mask_zero=True)``, ``Masking`` or ``mask=``) follow Keras: a masked step leaves h
     and c unchanged, so right padding, left padding (``pad_sequences``' default) and gaps all work; at a masked
@@ -71,8 +75,11 @@ class LSTM(Layer):
                  stateful: bool = False, unroll: bool = False, implementation: int = 2,
                  zero_output_for_mask: bool = False, peephole: bool = False, layer_norm: bool = False,
                  cifg: bool = False, forget_bias: float = 0.0, zoneout: float = 0.0, proj_size: int = 0,
-                 bidirectional: bool = False, backend: str = "auto", **kwargs) -> None:
+                 bidirectional: bool = False, backend: str = "auto", seed: Optional[int] = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise TypeError(f"LSTM: seed must be an int or None, got {seed!r}")
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"LSTM: units must be a positive int, got {units!r}")
         if not 0.0 <= dropout < 1.0:
@@ -96,6 +103,9 @@ class LSTM(Layer):
         self.variant = dict(peephole=peephole, layer_norm=layer_norm, cifg=cifg, forget_bias=forget_bias,
                             zoneout=zoneout, proj_size=proj_size)
         self.bidirectional, self.backend = bidirectional, backend
+        self.seed = None if seed is None else int(seed)
+        # the layer's own generator state for its dropout masks (None: torch's global generator)
+        self._rng_state = None if seed is None else torch.Generator().manual_seed(self.seed).get_state()
         self.lstm: Optional[CoreLSTM] = None
         self._state: Optional[tuple[Tensor, Tensor]] = None
         if self.input_shape_arg is not None:  # validate the options now rather than at the first batch
@@ -216,19 +226,20 @@ class LSTM(Layer):
                              f"{tuple(x.shape)}")
         m = self._check_mask(mask, x) if mask is not None else None
         hx = self._initial_state(x, initial_state)
-        if self.dropout > 0 and self.training:
-            keep = torch.empty(x.shape[0], 1, x.shape[2], device=x.device, dtype=x.dtype).bernoulli_(
-                1 - self.dropout)  # (B, 1, I): one mask per sequence
-            x = x * keep / (1 - self.dropout)
         if self.go_backwards:  # Keras flips the whole time axis, mask included
             x = x.flip(1)  # (B, T, I)
             m = m.flip(1) if m is not None else None
         if m is not None and bool(m.all()):
             m = None
-        if m is None:
-            out, (h, c) = self.lstm(x, hx)  # out (B, T, D*P), h (D, B, P), c (D, B, H)
-        else:
-            out, h, c = self._masked_run(x, m, hx)
+        with self._own_random_stream():
+            if self.dropout > 0 and self.training:
+                # (B, 1, I): one mask per sequence, drawn on the CPU so that a seed gives it on every device
+                keep = torch.empty(x.shape[0], 1, x.shape[2], dtype=x.dtype).bernoulli_(1 - self.dropout).to(x.device)
+                x = x * keep / (1 - self.dropout)
+            if m is None:
+                out, (h, c) = self.lstm(x, hx)  # out (B, T, D*P), h (D, B, P), c (D, B, H)
+            else:
+                out, h, c = self._masked_run(x, m, hx)
         if self.stateful:
             self._state = (h.detach(), c.detach())
         y = self._outputs(out, h, m)
@@ -236,6 +247,21 @@ class LSTM(Layer):
             D = h.shape[0]
             return (y, *[t for d in range(D) for t in (h[d], c[d])])
         return y
+
+    @contextlib.contextmanager
+    def _own_random_stream(self):
+        """With a ``seed``: draw from the layer's generator state (every mask is drawn from torch's CPU
+        generator), then give the global generator its state back. Not thread-safe, as torch's generator."""
+        if self._rng_state is None or not self.training:
+            yield
+            return
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._rng_state)
+        try:
+            yield
+        finally:
+            self._rng_state = torch.get_rng_state()
+            torch.set_rng_state(outer)
 
     def _masked_run(self, x: Tensor, m: Tensor, hx):
         """Keras' masked recurrence: a masked step keeps h and c. The valid steps of each sequence are moved to
@@ -327,7 +353,7 @@ class LSTM(Layer):
                "recurrent_regularizer": self.recurrent_regularizer, "bias_regularizer": self.bias_regularizer,
                **self.variant, "bidirectional": self.bidirectional, "backend": self.backend}
         for key, default in (*_DEFAULT_INIT.items(), ("zero_output_for_mask", False), ("unroll", False),
-                             ("implementation", 2)):
+                             ("implementation", 2), ("seed", None)):
             if getattr(self, key) != default:  # configs of earlier saves stay as they were
                 cfg[key] = getattr(self, key)
         return cfg
