@@ -3,8 +3,9 @@
 Nothing here knows about ``torch.nn.Module``; :mod:`lstmkit.nn` builds the layers on top.
 """
 
+from .activations import ACTIVATIONS, ActivationSpec, register_activation, resolve_activation
 from .config import LSTMConfig
-from .functional import ACTIVATIONS, DirectionWeights, Gates, cell_step, input_projection, resolve_activation
+from .functional import DirectionWeights, Gates, cell_step, input_projection
 from .registry import BACKENDS, Backend, Request, Selection, StackWeights, register, select_backend, under_vmap
 from .stack import Noise, run_stack, sample_noise
 from . import native as _native  # noqa: F401  (registers "native")
@@ -12,7 +13,7 @@ from . import reference as _reference  # noqa: F401  (registers "reference")
 from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily on first use)
 
 __all__ = [
-    "ACTIVATIONS", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise", "Request",
-    "Selection", "StackWeights", "cell_step", "input_projection", "register", "resolve_activation",
+    "ACTIVATIONS", "ActivationSpec", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise", "Request",
+    "Selection", "StackWeights", "cell_step", "input_projection", "register", "register_activation", "resolve_activation",
     "run_stack", "sample_noise", "select_backend", "under_vmap",
 ]

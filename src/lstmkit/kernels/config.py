@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from .functional import GATE_ACTIVATIONS, resolve_activation
+from .activations import gate_names, is_gate, resolve_activation
 
 Activation = Union[str, Callable]
 
@@ -81,12 +81,10 @@ class LSTMConfig:
             raise ValueError(f"layer_norm_eps must be a positive float, got {self.layer_norm_eps!r}")
         resolve_activation(self.activation, "activation")
         resolve_activation(self.recurrent_activation, "recurrent_activation")
-        if self.cifg and isinstance(self.recurrent_activation, str) and (
-            self.recurrent_activation not in GATE_ACTIVATIONS
-        ):
+        if self.cifg and not is_gate(self.recurrent_activation):
             raise ValueError(
                 "cifg couples the gates as i = 1 - f, which needs a recurrent_activation with values in "
-                f"[0, 1] (one of {sorted(GATE_ACTIVATIONS)}), got {self.recurrent_activation!r}"
+                f"[0, 1] (one of {gate_names()}), got {self.recurrent_activation!r}"
             )
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")

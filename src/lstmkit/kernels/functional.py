@@ -13,45 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-def _hard_sigmoid_legacy(x: Tensor) -> Tensor:
-    # Keras 2 / tf.keras' hard_sigmoid: clip(0.2 x + 0.5, 0, 1).
-    return (0.2 * x + 0.5).clamp(0.0, 1.0)
-
-
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-    "relu": torch.relu,
-    # Keras 3 and PyTorch: relu6(x + 3) / 6, i.e. clip(x / 6 + 1/2, 0, 1).
-    "hard_sigmoid": F.hardsigmoid,
-    "hard_sigmoid_legacy": _hard_sigmoid_legacy,
-    "gelu": F.gelu,
-    "softsign": F.softsign,
-    "identity": _identity,
-    "linear": _identity,  # Keras' name for identity
-}
-
-# Activations whose values lie in [0, 1]: the only ones that make sense for a coupled gate i = 1 - f.
-GATE_ACTIVATIONS = frozenset({"sigmoid", "hard_sigmoid", "hard_sigmoid_legacy"})
-
-
-def resolve_activation(spec: Union[str, Callable], what: str = "activation") -> Callable[[Tensor], Tensor]:
-    """Turn an activation name or callable into a callable; raise naming the known names."""
-    if callable(spec):
-        return spec
-    if isinstance(spec, str):
-        try:
-            return ACTIVATIONS[spec]
-        except KeyError:
-            raise ValueError(
-                f"unknown {what} {spec!r}; expected one of {sorted(ACTIVATIONS)} or a callable"
-            ) from None
-    raise TypeError(f"{what} must be a name or a callable, got {type(spec).__name__}")
+from .activations import ACTIVATIONS, resolve_activation  # noqa: F401  (the table lives there)
 
 
 class DirectionWeights(NamedTuple):

@@ -34,7 +34,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import masks
+from . import activations, masks
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates
 from .registry import Backend, Request, register
@@ -42,8 +42,6 @@ from .stack import DirectionResult, Noise, run_stack
 
 log = logging.getLogger(__name__)
 
-_ACT_IDS = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "hard_sigmoid_legacy": 4, "gelu": 5,
-            "softsign": 6, "identity": 7, "linear": 7}
 _SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
 # -fno-trapping-math lets gcc vectorise the float->int step of vexp; it changes no results. -fopenmp: ATen's
 # at::parallel_for is an inline `#pragma omp parallel` that runs serially in code compiled without it (the
@@ -240,6 +238,7 @@ def load_extension():
                     log.log(level, "lstmkit: not using the prebuilt fused kernel: %s", why)
             if module is None:
                 module, origin = _build(build, name), "built"
+            _check_activation_ids(module)
             masks.fast_impl = module.bernoulli_mask  # the same masks, drawn in C++
             _module, _origin = module, origin
             log.info("lstmkit: fused CPU kernel %s (%s)", Path(module.__file__).name, origin)
@@ -251,6 +250,15 @@ def load_extension():
             _error = f"C++ extension unavailable ({type(err).__name__}: {detail})"
             log.warning("lstmkit: fused backend off: %s", _error)
     return _module
+
+
+def _check_activation_ids(module) -> None:
+    """The C++ enum must say what activations.py says: a disagreement would run the wrong function."""
+    ours, theirs = activations.kernel_ids(), dict(module.activation_ids())
+    wrong = {n: (k, theirs.get(n)) for n, k in ours.items() if theirs.get(n) != k}
+    if wrong:
+        raise RuntimeError(f"the kernel's activation ids disagree with activations.py (name: (ours, kernel's)) "
+                           f"{wrong}; rebuild the extension")
 
 
 def _build(build: Path, name: str):
@@ -426,7 +434,6 @@ def _split_columns(batch: int, hidden: int) -> bool:
     return _others_running() + threads <= _cores()
 
 
-_NAMES = {v: k for k, v in _ACT_IDS.items() if k != "linear"}
 _N_IN = 17  # tensor inputs of _FusedDirection, before flags
 
 
@@ -447,7 +454,8 @@ def _recurrence_graph(inputs, flags, dtype_like: Tensor):
     if opt(bias) is not None:
         a = a + bias
     H = c0.shape[-1]
-    cfg = LSTMConfig(1, H, activation=_NAMES[act], recurrent_activation=_NAMES[rec_act], cifg=cifg,
+    cfg = LSTMConfig(1, H, activation=activations.kernel_name(act),
+                     recurrent_activation=activations.kernel_name(rec_act), cifg=cifg,
                      layer_norm_eps=eps)
     w = DirectionWeights(None, w_hh, None, None, opt(w_hr), opt(w_ph), None, None, opt(ln_hh_w), opt(ln_hh_b),
                          opt(ln_c_w), opt(ln_c_b))
@@ -559,7 +567,7 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
                _opt(w.ln_c_b), _opt(w.ln_ih_w), _opt(w.ln_ih_b), _opt(kernel_bias))
     # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
     save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
-    flags = (_ACT_IDS[cfg.activation], _ACT_IDS[cfg.recurrent_activation], cfg.cifg, float(cfg.layer_norm_eps),
+    flags = (activations.kernel_id(cfg.activation), activations.kernel_id(cfg.recurrent_activation), cfg.cifg, float(cfg.layer_norm_eps),
              zone_p, save, _split_columns(B, H))
     out, h_n, c_n, gates, c_all, *_saved = _FusedDirection.apply(
         *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
@@ -603,6 +611,8 @@ class FusedCPUBackend(Backend):
             spec = getattr(cfg, what)
             if not isinstance(spec, str):
                 return f"fused needs a named {what}, not a callable"
+            if activations.kernel_id(spec) is None:
+                return f"fused has no kernel for the {what} {spec!r} (activations.py gives it no kernel id)"
         if load_extension() is None:
             return _error
         return None

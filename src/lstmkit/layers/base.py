@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..kernels.functional import ACTIVATIONS
+from ..kernels.activations import ACTIVATIONS
 from .initializers import reg_factors
 
 Shape = tuple[Optional[int], ...]  # without the batch dimension; None = any length
@@ -27,9 +27,9 @@ def _softmax(x: Tensor) -> Tensor:
     return torch.softmax(x, dim=-1)
 
 
+# what Dense and Activation take beyond the LSTM activations of kernels/activations.py (looked up there live)
 DENSE_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    **{k: v for k, v in ACTIVATIONS.items()}, "softmax": _softmax, "log_softmax": lambda x: F.log_softmax(x, -1),
-    "elu": F.elu, "selu": F.selu, "softplus": F.softplus, "swish": F.silu, "silu": F.silu,
+    "softmax": _softmax, "log_softmax": lambda x: F.log_softmax(x, -1),
     "leaky_relu": F.leaky_relu,
 }
 
@@ -39,9 +39,10 @@ def get_activation(name: Optional[Union[str, Callable]]) -> Callable[[Tensor], T
         return lambda x: x
     if callable(name):
         return name
-    if name not in DENSE_ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; known: {sorted(DENSE_ACTIVATIONS)}")
-    return DENSE_ACTIVATIONS[name]
+    fn = ACTIVATIONS.get(name) or DENSE_ACTIVATIONS.get(name)
+    if fn is None:
+        raise ValueError(f"unknown activation {name!r}; known: {sorted({*ACTIVATIONS, *DENSE_ACTIVATIONS})}")
+    return fn
 
 
 def l2(factor: float = 0.01) -> dict[str, float]:

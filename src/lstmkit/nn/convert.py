@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..kernels import activations
 from .layer import LSTM
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,6 @@ def to_torch(lstm: LSTM) -> nn.LSTM:
     return module
 
 
-# Keras activation names that differ from ours.
-_KERAS_ACTIVATIONS = {"linear": "identity", "hard_sigmoid": "hard_sigmoid", "tanh": "tanh", "sigmoid": "sigmoid",
-                      "relu": "relu", "gelu": "gelu", "softsign": "softsign"}
-
-
-def _keras_activation(name: Any) -> str:
-    if not isinstance(name, str) or name not in _KERAS_ACTIVATIONS:
-        raise ValueError(f"Keras activation {name!r} has no lstmkit equivalent; known: {sorted(_KERAS_ACTIVATIONS)}")
-    return _KERAS_ACTIVATIONS[name]
 
 
 def _as_array(w: Any, what: str) -> np.ndarray:
@@ -100,8 +92,8 @@ def from_keras(weights: Any, **options) -> LSTM:
     """
     if hasattr(weights, "get_weights") and hasattr(weights, "get_config"):
         kcfg = weights.get_config()
-        options.setdefault("activation", _keras_activation(kcfg.get("activation", "tanh")))
-        options.setdefault("recurrent_activation", _keras_activation(kcfg.get("recurrent_activation", "sigmoid")))
+        options.setdefault("activation", activations.from_keras(kcfg.get("activation", "tanh")))
+        options.setdefault("recurrent_activation", activations.from_keras(kcfg.get("recurrent_activation", "sigmoid")))
         if kcfg.get("use_bias", True) is False:
             options.setdefault("bias", False)
         weights = weights.get_weights()

@@ -63,8 +63,9 @@ class LSTM(nn.Module):
     Args:
         input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size:
             as in ``torch.nn.LSTM``.
-        activation: function of the candidate g and of c in ``h = o * act(c)``: "tanh", "relu", "sigmoid",
-            "hard_sigmoid", "gelu", "softsign", "identity" or a callable.
+        activation: function of the candidate g and of c in ``h = o * act(c)``: a name from
+            ``lstmkit.kernels.ACTIVATIONS`` ("tanh", "relu", "gelu", ...; ``register_activation`` adds one) or
+            a callable.
         recurrent_activation: function of the gates i, f, o (default "sigmoid").
         peephole: diagonal peephole weights ``weight_ph_l{k}`` (rows i, f, o), zero-initialised.
         layer_norm: layer-normalised gates and cell (Ba et al. 2016).

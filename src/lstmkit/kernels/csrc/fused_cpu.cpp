@@ -61,6 +61,7 @@ inline float vtanh(float x) {
 }
 inline double vtanh(double x) { return std::tanh(x); }
 
+// The ids are those of lstmkit/kernels/activations.py, checked against activation_ids() when the module loads.
 enum Act : int64_t { TANH = 0, SIGMOID, RELU, HARD_SIGMOID, HARD_SIGMOID_LEGACY, GELU, SOFTSIGN, IDENTITY };
 
 template <typename T>
@@ -1103,4 +1104,13 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
   m.def("backward", &fused_backward, "lstmkit fused LSTM direction, backward");
   m.def("brgemm_available", []() -> bool { return brgemm_available(); }, "per-step GEMMs use oneDNN's brgemm");
+  m.def("activation_ids", []() {
+    pybind11::dict ids;
+    const std::pair<const char*, Act> table[] = {
+        {"tanh", TANH}, {"sigmoid", SIGMOID}, {"relu", RELU}, {"hard_sigmoid", HARD_SIGMOID},
+        {"hard_sigmoid_legacy", HARD_SIGMOID_LEGACY}, {"gelu", GELU}, {"softsign", SOFTSIGN},
+        {"identity", IDENTITY}, {"linear", IDENTITY}};
+    for (const auto& [name, id] : table) ids[name] = static_cast<int64_t>(id);
+    return ids;
+  }, "the activations act_fwd/act_bwd run, by name (activations.py holds the same table)");
 }
