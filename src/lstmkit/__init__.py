@@ -12,7 +12,7 @@ from .nn import LSTM, LSTMCell
 from . import convert, layers
 from .models import Sequential, load_model
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "Sequential", "convert", "layers", "load_model",
            "select_backend", "__version__"]

@@ -10,6 +10,8 @@
     lstmkit bench --variant peephole                  # lstmkit against torch.nn.LSTM on this machine
 
 Errors in the user's input end with a one-line message naming what is wrong and exit code 2.
+Each command imports what it needs inside its function: ``lstmkit --help`` and ``lstmkit recipes`` should not
+pay for loading the recipes, their data modules and plotting.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ try:
 except ImportError:  # the console script exists without the extra; say what to install
     sys.exit("lstmkit: the command line needs its extra: pip install 'lstmkit[recipes]' (or 'lstmkit[all]')")
 
-from . import __version__
+from ._version import __version__
 
 log = logging.getLogger("lstmkit")
 

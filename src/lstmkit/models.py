@@ -33,6 +33,8 @@ from .layers.base import Shape
 from .train import Callback, History, Trainer, TrainOptions
 from .train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .train.optim import deserialize_schedule, serialize_schedule
+from .train.trainer import check_weights_fit, load_weights_into
+from ._version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +370,6 @@ class Sequential(nn.Module):
 
     def load_weights(self, path: str) -> None:
         """Load weights saved by :meth:`save` or :meth:`save_weights`; raises if the architecture differs."""
-        from .train.trainer import load_weights_into
 
         tensors, meta = load_checkpoint(path)
         cfg = meta.get("model_config")
@@ -378,7 +379,6 @@ class Sequential(nn.Module):
 
 
 def _version() -> str:
-    from . import __version__
 
     return __version__
 
@@ -403,7 +403,6 @@ def load_model(path: str, compile: bool = True) -> Sequential:
     """Rebuild a model saved by :meth:`Sequential.save`: architecture from its JSON config (only lstmkit's
     registered layer classes are ever instantiated: no pickle, no code from the file), weights, and, when
     it was compiled with JSON-describable settings, the compile settings and optimizer state."""
-    from .train.trainer import check_weights_fit
 
     tensors, meta = load_checkpoint(path)
     cfg = meta.get("model_config")
@@ -421,7 +420,6 @@ def load_model(path: str, compile: bool = True) -> Sequential:
         model.compile(**cc)
         model.trainer.load_state(tensors, meta, str(path), load_optimizer=True)  # weights and optimizer
     else:
-        from .train.trainer import load_weights_into
 
         load_weights_into(model, tensors, str(path))
     return model

@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .._deps import require
 from .sources import load_npy_object, packaged_files
 
 
@@ -101,8 +102,6 @@ def pad_sequences(seqs: Sequence[np.ndarray], max_len: Optional[int] = None, val
 def stratified_split(y: np.ndarray, test_size: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test) of a seeded split keeping class proportions (scikit-learn's
     ``StratifiedShuffleSplit``); both sorted."""
-    from .._deps import require
-
     StratifiedShuffleSplit = require("sklearn.model_selection", "recipes").StratifiedShuffleSplit
 
     split = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)

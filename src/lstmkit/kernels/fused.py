@@ -37,6 +37,7 @@ from torch import Tensor
 from . import activations, masks
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates
+from .reference import recurrence  # the specification the kernel is held to (and double backward)
 from .registry import Backend, Request, register
 from .stack import DirectionResult, Noise, run_stack
 
@@ -264,7 +265,7 @@ def _check_activation_ids(module) -> None:
 def _build(build: Path, name: str):
     """Compile the kernel with ``-march=native`` into ``build`` (or a temporary directory if that is
     read-only) and import it."""
-    from torch.utils.cpp_extension import load
+    from torch.utils.cpp_extension import load  # here: it imports setuptools, which `import lstmkit` need not
 
     _put_ninja_on_path()
     try:
@@ -440,8 +441,6 @@ _N_IN = 17  # tensor inputs of _FusedDirection, before flags
 def _recurrence_graph(inputs, flags, dtype_like: Tensor):
     """The kernel's contract written with differentiable torch ops (the reference loop): what a second-order
     gradient differentiates. ``inputs`` are _FusedDirection's tensor inputs; returns (out, h_n, c_n)."""
-    from .reference import recurrence  # the reference backend is the specification the kernel is held to
-
     (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias, rec_mask, zone_h,
      zone_c, valid) = inputs
     act, rec_act, cifg, eps, zone_p, _save, _split = flags

@@ -8,9 +8,8 @@ variable-length batches, JSON configs for saving. ``LSTM`` takes every lstmkit v
 torch.Size([4, 10, 1])
 """
 
-from .base import LAYERS, Layer, l1, l1_l2, l2, register_layer
-from .core import (Dense, Dropout, Embedding, LayerNormalization, Masking, TimeDistributed, deserialize_layer,
-                   serialize_layer)
+from .base import LAYERS, Layer, deserialize_layer, l1, l1_l2, l2, register_layer, serialize_layer
+from .core import Dense, Dropout, Embedding, LayerNormalization, Masking, TimeDistributed
 from .recurrent import LSTM, Bidirectional, mask_to_lengths
 
 __all__ = [

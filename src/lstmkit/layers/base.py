@@ -17,6 +17,24 @@ Shape = tuple[Optional[int], ...]  # without the batch dimension; None = any len
 LAYERS: dict[str, type["Layer"]] = {}
 
 
+def serialize_layer(layer: "Layer") -> dict[str, Any]:
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize_layer(spec: dict[str, Any]) -> "Layer":
+    """Rebuild a layer from :func:`serialize_layer`'s dict; only registered lstmkit layer classes load."""
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(f"not a layer spec: {spec!r}")
+    name = spec["class_name"]
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer class {name!r} in the model config; known: {sorted(LAYERS)}")
+    config = dict(spec.get("config", {}))
+    for key in ("layer",):
+        if key in config and isinstance(config[key], dict):
+            config[key] = deserialize_layer(config[key])
+    return LAYERS[name](**config)
+
+
 def register_layer(cls: type["Layer"]) -> type["Layer"]:
     """Make ``cls`` loadable by name from a saved model config (only registered classes ever are)."""
     LAYERS[cls.__name__] = cls

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.params import glorot_uniform_
-from .base import Layer, Shape, get_activation, register_layer
+from .base import Layer, Shape, get_activation, register_layer, serialize_layer
 from .initializers import get_initializer, initializer_spec, regularizer_spec
 
 
@@ -205,23 +205,3 @@ class TimeDistributed(Layer):
     @property
     def float_input(self) -> bool:  # the wrapped layer decides (an Embedding keeps ids as integers)
         return self.layer.float_input
-
-
-def serialize_layer(layer: Layer) -> dict[str, Any]:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
-
-
-def deserialize_layer(spec: dict[str, Any]) -> Layer:
-    """Rebuild a layer from :func:`serialize_layer`'s dict; only registered lstmkit layer classes load."""
-    from .base import LAYERS
-
-    if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(f"not a layer spec: {spec!r}")
-    name = spec["class_name"]
-    if name not in LAYERS:
-        raise ValueError(f"unknown layer class {name!r} in the model config; known: {sorted(LAYERS)}")
-    config = dict(spec.get("config", {}))
-    for key in ("layer",):
-        if key in config and isinstance(config[key], dict):
-            config[key] = deserialize_layer(config[key])
-    return LAYERS[name](**config)

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..nn import LSTM as CoreLSTM
-from .base import Layer, Shape, register_layer
+from .base import Layer, Shape, register_layer, serialize_layer
 from .initializers import get_initializer, initializer_spec, regularizer_spec
 
 _DEFAULT_INIT = {"kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
@@ -443,7 +443,5 @@ class Bidirectional(Layer):
         self.layer._set_keras_weights(arrays)
 
     def get_config(self) -> dict[str, Any]:
-        from .core import serialize_layer
-
         inner = LSTM(**self.inner_config)
         return {**super().get_config(), "layer": serialize_layer(inner), "merge_mode": self.merge_mode}

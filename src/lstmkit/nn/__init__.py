@@ -1,7 +1,6 @@
-"""Modules: the LSTM layer, the single-step cell, and weight converters."""
+"""Modules: the LSTM layer (with its torch.nn.LSTM converters) and the single-step cell."""
 
 from .cell import LSTMCell
 from .layer import LSTM
-from . import convert
 
-__all__ = ["LSTM", "LSTMCell", "convert"]
+__all__ = ["LSTM", "LSTMCell"]

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 Lengths = Union[Tensor, Sequence[int], None]
 
+# torch.nn.LSTM's constructor arguments, which from_torch/to_torch copy
+_TORCH_ARGS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
+               "proj_size")
+
 
 def _autocast_enabled(device_type: str) -> bool:
     try:
@@ -389,11 +393,37 @@ class LSTM(nn.Module):
         >>> ref = torch.nn.LSTM(3, 5, num_layers=2)
         >>> LSTM.from_torch(ref).weight_hh_l1.equal(ref.weight_hh_l1)
         True
+
+        Options whose extra parameters start neutral (``peephole``, ``forget_bias`` of 0,
+        ``recurrent_dropout``, ``zoneout``, ``backend``) keep the function; options that change the math of
+        the copied weights are accepted too, but then the copy no longer computes the same function. ``cifg``
+        drops the input-gate rows and is refused.
         """
-        from .convert import from_torch
-        return from_torch(module, **variant)
+        if not isinstance(module, nn.LSTM):
+            raise TypeError(f"from_torch expects a torch.nn.LSTM, got {type(module).__name__}")
+        if variant.get("cifg"):
+            raise ValueError("cifg drops the input-gate rows, so torch.nn.LSTM weights cannot be copied into it")
+        w = module.weight_ih_l0
+        lstm = cls(**{name: getattr(module, name) for name in _TORCH_ARGS}, **variant, device=w.device,
+                   dtype=w.dtype)
+        missing, unexpected = lstm.load_state_dict(module.state_dict(), strict=False)
+        assert not unexpected, unexpected  # same constructor arguments give the same torch parameter names
+        extra = [n for n in missing if not n.startswith(("weight_ph", "ln_"))]
+        if extra:
+            raise ValueError(f"torch.nn.LSTM state_dict lacks {extra}")
+        return lstm
 
     def to_torch(self) -> nn.LSTM:
-        """Return an equivalent ``torch.nn.LSTM`` (only for configurations with its math)."""
-        from .convert import to_torch
-        return to_torch(self)
+        """A ``torch.nn.LSTM`` with a copy of the weights; raises if this LSTM's math is not torch's."""
+        cfg = self.config
+        if not cfg.is_vanilla_math or cfg.zoneout > 0:
+            raise ValueError(
+                "to_torch needs torch.nn.LSTM's math (tanh/sigmoid, no peephole, layer_norm, cifg, forget_bias, "
+                f"residual or zoneout); this LSTM has {self.extra_repr()}"
+            )
+        if cfg.recurrent_dropout > 0:
+            log.warning("to_torch: torch.nn.LSTM has no recurrent_dropout; the copy trains without it")
+        w = self.weight_ih_l0
+        module = nn.LSTM(**{name: getattr(cfg, name) for name in _TORCH_ARGS}, device=w.device, dtype=w.dtype)
+        module.load_state_dict(self.state_dict(), strict=True)
+        return module

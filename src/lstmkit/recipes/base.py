@@ -26,9 +26,11 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 from .._deps import require
 from ..layers import LSTM, Bidirectional, Dropout
+from ..models import load_model
+from ..train import CosineDecay, CSVLogger, EarlyStopping, MaxSteps, ModelCheckpoint
 from ..train.checkpoint import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -263,8 +265,6 @@ def lstm_stack(m: ModelConfig, return_sequences: bool = False, **first_kwargs) -
 
 
 def compile_model(model, t: TrainConfig, loss: Any, metrics: Sequence[str], steps_per_epoch: int) -> None:
-    from ..train import CosineDecay
-
     lr: Any = t.lr
     if t.schedule == "cosine":
         lr = CosineDecay(t.lr, decay_steps=max(1, t.epochs * steps_per_epoch))
@@ -279,9 +279,6 @@ def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: st
     With ``validation_data`` the file holds the best epoch by ``monitor`` (and early stopping applies); without,
     the last epoch. ``member`` k > 0 of an ensemble writes ``model-k.safetensors`` with seed ``t.seed + k``.
     """
-    import lstmkit
-    from ..train import CSVLogger, EarlyStopping, ModelCheckpoint
-
     verbose = run.verbose if verbose is None else verbose
     path = member_path(run, member)
     best_only = validation_data is not None
@@ -292,13 +289,11 @@ def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: st
     if t.patience and best_only:
         callbacks.append(EarlyStopping(monitor=monitor, patience=t.patience))
     if t.max_steps:
-        from ..train import MaxSteps
-
         callbacks.append(MaxSteps(t.max_steps))
     torch.manual_seed(t.seed + member)
     history = model.fit(x, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=validation_data,
                         callbacks=callbacks, verbose=verbose, seed=t.seed + member)
-    return lstmkit.load_model(path), history.history
+    return load_model(path), history.history
 
 
 def train_members(build, run: Run, t: TrainConfig, loss: Any, metrics: Sequence[str], x, y, validation_data,
@@ -321,11 +316,9 @@ def member_path(run: Run, k: int) -> Path:
 
 def load_members(run: Run) -> list:
     """Every model of a run: ``model.safetensors`` and the ensemble's ``model-k.safetensors``."""
-    import lstmkit
-
     models, k = [], 0
     while member_path(run, k).exists():
-        models.append(lstmkit.load_model(member_path(run, k)))
+        models.append(load_model(member_path(run, k)))
         k += 1
     if not models:
         raise FileNotFoundError(f"{run.model_path} is missing: is {run.path} a finished run?")

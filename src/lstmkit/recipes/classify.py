@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data import (WATCH_CLASSES, group_split, load_japanese_vowels, load_mnist, load_watch, pad_sequences,
                     stratified_split)
+from ..models import Sequential
 from ..layers import Dense, Masking
 from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, finish_classification, load_members,
                    lstm_stack, predict_members, train_members)
@@ -66,8 +67,6 @@ class MnistRows(Recipe):
         xt, yt = _mnist_test(xt, yt, cfg.data)
         v = cfg.data.validation  # the last images of the training set, as Keras' validation_split takes them
         x_tr, y_tr, x_val, y_val = x[:-v], y[:-v], x[-v:], y[-v:]
-        from .. import Sequential
-
         build = lambda: Sequential([*lstm_stack(cfg.model, input_shape=(28, 28)),  # noqa: E731
                                     Dense(10, activation="softmax")])
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
@@ -155,8 +154,6 @@ class JapaneseVowels(Recipe):
         mean, std = _standardise([xs[i] for i in tr])
         x = _vowel_frames(xs, mean, std, 29)  # (270, 29, 12)
         # a standardised frame is never exactly all-zero, so Masking(0) marks only the padding
-        from .. import Sequential
-
         build = lambda: Sequential([Masking(0.0, input_shape=(29, 12)), *lstm_stack(cfg.model),  # noqa: E731
                                     Dense(9, activation="softmax")])
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
@@ -233,8 +230,6 @@ class Activity(Recipe):
         x_val, o_val = _segments(xs, val, cfg.data)
         x_te, o_te = _segments(xs, test, cfg.data)
         y = d["y"]
-        from .. import Sequential
-
         build = lambda: Sequential([*lstm_stack(cfg.model, input_shape=(cfg.data.window, 6)),  # noqa: E731
                                     Dense(len(WATCH_CLASSES), activation="softmax")])
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],

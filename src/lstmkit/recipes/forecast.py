@@ -27,9 +27,12 @@ import torch
 
 from ..data import load_series, sliding_windows
 from ..data.files import read_series_csv
+from .._deps import require
 from ..layers import Dense
+from ..models import Sequential
+from ..train.checkpoint import atomic_write_bytes
 from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, _pyplot, compile_model, fit_best,
-                   lstm_stack, predict_members)
+                   lstm_stack, plot_history, predict_members, run_recipe)
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +141,6 @@ def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray
 def ets_forecast(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
     """Holt-Winters: damped additive trend, additive seasonality when there are two full seasons and the
     period is at most 52 steps (a longer cycle, like the sunspots', is left to the trend and level)."""
-    from .._deps import require
-
     ExponentialSmoothing = require("statsmodels.tsa.holtwinters", "recipes").ExponentialSmoothing
 
     seasonal = "add" if 1 < period <= 52 and len(history) >= 2 * period + 2 else None
@@ -186,8 +187,6 @@ class LSTMForecaster:
         return ((x - last[:, :, None]) / self.scale).astype(np.float32), ((y - anchor) / self.scale).astype(np.float32)
 
     def fit(self, train_values: np.ndarray, run: Run, verbose: Optional[int] = None) -> None:
-        import lstmkit
-
         z = self._tf(train_values)
         self.scale = float(np.std(np.diff(z)) * np.sqrt(self.p.horizon)) or 1.0
         x, y = self._xy(z)
@@ -201,7 +200,7 @@ class LSTMForecaster:
         self.models = []
         for k in range(self.d.ensemble):
             torch.manual_seed(self.t.seed + k)  # each member's initial weights
-            model = lstmkit.Sequential([*lstm_stack(self.m, input_shape=(self.p.window, 1)), Dense(self.p.horizon)])
+            model = Sequential([*lstm_stack(self.m, input_shape=(self.p.window, 1)), Dense(self.p.horizon)])
             compile_model(model, self.t, "mse", [], per_epoch)
             best, history = fit_best(model, run, self.t, x_tr, y_tr, (x_val, y_val), "val_loss", verbose=verbose,
                                      member=k)
@@ -250,8 +249,6 @@ class Forecast(Recipe):
         future = {"lstm": fc.forecast(p.values), "seasonal_naive": seasonal_naive(p.values, p.horizon, p.period)}
         _write_predictions(run, p, future)
         _plot_forecasts(run, p, preds, scores)
-        from .base import plot_history
-
         plot_history(fc.history, run.path / "learning_curves.png", f"forecast {p.name}")
         run.write_json("artifacts.json", {"scale": fc.scale, "log": p.log, "seasonal_residual": p.seasonal_residual,
                                           "window": p.window,
@@ -271,8 +268,6 @@ def _write_predictions(run: Run, p: Problem, future: dict[str, np.ndarray]) -> N
     lines = ["step,lstm,seasonal_naive"]
     for h in range(p.horizon):
         lines.append(f"{h + 1},{future['lstm'][h]:.6g},{future['seasonal_naive'][h]:.6g}")
-    from ..train.checkpoint import atomic_write_bytes
-
     atomic_write_bytes(run.path / "predictions.csv", ("\n".join(lines) + "\n").encode())
 
 
@@ -298,8 +293,6 @@ def _plot_forecasts(run: Run, p: Problem, preds: dict, scores: dict, path_name: 
 def forecast_csv(path: str, column: str, horizon: int, period: int = 1, out: Optional[str] = None,
                  overrides: tuple[str, ...] = (), quick: bool = False, verbose: int = 1) -> tuple[Run, dict]:
     """``lstmkit forecast my.csv --column y --horizon 24``: the forecast recipe on the user's own series."""
-    from .base import run_recipe
-
     sets = (f"data.csv={path}", f"data.column={column}", f"data.horizon={horizon}", f"data.period={period}",
             *overrides)
     return run_recipe(Forecast(), sets, quick=quick, out=out, verbose=verbose)

@@ -14,6 +14,7 @@ import torch
 
 from ..data import Vocabulary, load_rotten_tomatoes, load_shakespeare, pad_sequences, train_val_test_split
 from ..data.files import read_labelled_text_csv
+from ..models import Sequential
 from ..layers import LSTM, Dense, Embedding
 from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, compile_model, finish_classification,
                    fit_best, load_members, lstm_stack, plot_history, predict_members, train_members)
@@ -86,8 +87,6 @@ class Sentiment(Recipe):
                                  min_count=d.min_count)
         vocab.save(run.path / "vocab.json")
         x = _encode(vocab, texts, d.max_len)
-        from .. import Sequential
-
         m = cfg.model
         build = lambda: Sequential([  # noqa: E731
             Embedding(len(vocab), m.embed_dim or 128, mask_zero=True, input_shape=(d.max_len,)), *lstm_stack(m),
@@ -175,8 +174,6 @@ class Shakespeare(Recipe):
         x, y = _chunks(enc(train_text), d.seq_len)
         xv, yv = _chunks(enc(val_text), d.seq_len)
         xt, yt = _chunks(enc(test_text), d.seq_len)
-        from .. import Sequential
-
         m = cfg.model
         model = Sequential([Embedding(len(vocab), m.embed_dim or 64, input_shape=(None,)),
                             *lstm_stack(m, return_sequences=True), Dense(len(vocab))])  # logits (B, L, V)
