@@ -31,8 +31,9 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/lstmkit -v train japanese-vowels
 
-# pytest exits 5 when it collects no tests; that is not a failure of the suite.
+# ruff first (seconds); pytest exits 5 when it collects no tests, which is not a failure of the suite.
 test: install-test
+	$(BIN)/ruff check .
 	KERAS_BACKEND=torch $(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 # a wheel that carries the fused kernel compiled for the venv's torch (--no-isolation: the build must see that

@@ -116,9 +116,13 @@ def _extensions() -> list:
         print(f"lstmkit: the wheel will not contain the prebuilt fused kernel: {why}. It is compiled on first "
               "use instead.", file=sys.stderr)
         return []
+    from torch.utils.cpp_extension import include_paths
+
     cflags, _ = _portable_flags()
+    # warnings on, for lstmkit's code only: torch's headers as system headers (-isystem overrides their -I)
+    warnings = ["-Wall", "-Wextra", *(f"-isystem{p}" for p in include_paths())]
     # setuptools wants the source relative to this file
-    return [CppExtension(EXT_NAME, sources=[str(SOURCE.relative_to(HERE))], extra_compile_args=cflags,
+    return [CppExtension(EXT_NAME, sources=[str(SOURCE.relative_to(HERE))], extra_compile_args=cflags + warnings,
                          extra_link_args=["-fopenmp"])]
 
 

@@ -49,7 +49,8 @@ def _wheel(path: Path | None, tmp: Path) -> Path:
 
 def _prebuilt_from(wheel: Path, tmp: Path):
     with zipfile.ZipFile(wheel) as z:
-        (name,) = [n for n in z.namelist() if n.startswith("lstmkit/kernels/_fused_cpu_prebuilt.") and n.endswith(".so")]
+        (name,) = [n for n in z.namelist()
+                   if n.startswith("lstmkit/kernels/_fused_cpu_prebuilt.") and n.endswith(".so")]
         so = Path(z.extract(name, tmp))
     spec = importlib.util.spec_from_file_location("lstmkit.kernels._fused_cpu_prebuilt", so)
     module = importlib.util.module_from_spec(spec)

@@ -71,7 +71,8 @@ def main() -> None:
     print(text)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
-            f.write(f"`python benchmarks/threads.py {' '.join(f'--{k} {v}' for k, v in vars(args).items() if k != 'out')}`\n\n")
+            options = " ".join(f"--{k} {v}" for k, v in vars(args).items() if k != "out")
+            f.write(f"`python benchmarks/threads.py {options}`\n\n")
             f.write(text)
 
 

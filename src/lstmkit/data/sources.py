@@ -252,7 +252,7 @@ def load_npy_object(path: Path):
         read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                        else np.lib.format.read_array_header_2_0)
         shape, _, dtype = read_header(f)
-        if dtype != object:
+        if dtype != np.dtype(object):
             f.seek(0)
             return np.lib.format.read_array(f, allow_pickle=False)
         obj = ArrayUnpickler(f, encoding="latin1").load()

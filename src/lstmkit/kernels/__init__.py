@@ -13,7 +13,7 @@ from . import reference as _reference  # noqa: F401  (registers "reference")
 from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily on first use)
 
 __all__ = [
-    "ACTIVATIONS", "ActivationSpec", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise", "Request",
-    "Selection", "StackWeights", "cell_step", "input_projection", "register", "register_activation", "resolve_activation",
-    "run_stack", "sample_noise", "select_backend", "under_vmap",
+    "ACTIVATIONS", "ActivationSpec", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise",
+    "Request", "Selection", "StackWeights", "cell_step", "input_projection", "register", "register_activation",
+    "resolve_activation", "run_stack", "sample_noise", "select_backend", "under_vmap",
 ]

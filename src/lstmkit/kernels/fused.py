@@ -566,8 +566,8 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
                _opt(w.ln_c_b), _opt(w.ln_ih_w), _opt(w.ln_ih_b), _opt(kernel_bias))
     # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
     save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
-    flags = (activations.kernel_id(cfg.activation), activations.kernel_id(cfg.recurrent_activation), cfg.cifg, float(cfg.layer_norm_eps),
-             zone_p, save, _split_columns(B, H))
+    flags = (activations.kernel_id(cfg.activation), activations.kernel_id(cfg.recurrent_activation), cfg.cifg,
+             float(cfg.layer_norm_eps), zone_p, save, _split_columns(B, H))
     out, h_n, c_n, gates, c_all, *_saved = _FusedDirection.apply(
         *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
         _opt(None if valid is None else valid.contiguous()), flags)

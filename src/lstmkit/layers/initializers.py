@@ -147,7 +147,8 @@ def get_initializer(spec: Any) -> Initializer:
 def reg_factors(reg: Any, what: str = "regularizer") -> tuple[float, float]:
     """``(l1, l2)`` factors of a Keras regulariser: None, a number (L2), ``"l1"`` or ``"l2"`` (Keras' default
     factor 0.01; ``"l1l2"`` is Keras' ``L1L2()``, zero), a dict ``{"l1": a, "l2": b}`` or
-    ``{"class_name": "L2", "config": {...}}``, or a Keras regulariser object. The penalty is ``l1 * sum(|w|) + l2 * sum(w**2)``, as in Keras."""
+    ``{"class_name": "L2", "config": {...}}``, or a Keras regulariser object. The penalty is
+    ``l1 * sum(|w|) + l2 * sum(w**2)``, as in Keras."""
     if reg is None:
         return 0.0, 0.0
     if isinstance(reg, bool):

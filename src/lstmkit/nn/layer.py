@@ -164,8 +164,9 @@ class LSTM(nn.Module):
         if name == "qconfig" and value is not None:
             # torch.ao.quantization (quantize_dynamic, prepare) sets a qconfig and then swaps the module types
             # it knows, silently leaving an lstmkit.LSTM in float: say so instead
+            torch_math = self.config.is_vanilla_math and self.config.zoneout == 0
             route = ("replace it with its .to_torch() copy inside the model first: torch.ao quantizes the "
-                     "torch.nn.LSTM children of a model (weights to int8, dynamic activations)" if self.config.is_vanilla_math and self.config.zoneout == 0 else
+                     "torch.nn.LSTM children of a model (weights to int8, dynamic activations)" if torch_math else
                      "int8 kernels for lstmkit's variants do not exist yet; quantize the model's Linear layers "
                      "only (qconfig_spec={torch.nn.Linear}) or keep this layer in float")
             raise NotImplementedError(f"torch.ao.quantization cannot quantize lstmkit.LSTM ({self.extra_repr()}): "

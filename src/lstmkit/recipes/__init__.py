@@ -8,7 +8,8 @@ from .classify import Activity, JapaneseVowels, MnistRows
 from .forecast import Forecast
 from .text import Sentiment, Shakespeare
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (MnistRows(), Forecast(), Sentiment(), Shakespeare(), JapaneseVowels(), Activity())}
+RECIPES: dict[str, Recipe] = {r.name: r for r in (MnistRows(), Forecast(), Sentiment(), Shakespeare(), JapaneseVowels(),
+                                                   Activity())}
 
 
 def get_recipe(name: str) -> Recipe:

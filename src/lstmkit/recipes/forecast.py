@@ -253,8 +253,8 @@ class Forecast(Recipe):
         run.write_json("artifacts.json", {"scale": fc.scale, "log": p.log, "seasonal_residual": p.seasonal_residual,
                                           "window": p.window,
                                           "horizon": p.horizon, "period": p.period})
-        out: dict[str, Any] = {"epochs": fc.t.epochs, "series": p.name, "description": p.description, "n": len(p.values),
-                               "period": p.period, "window": p.window, "horizon": p.horizon,
+        out: dict[str, Any] = {"epochs": fc.t.epochs, "series": p.name, "description": p.description,
+                               "n": len(p.values), "period": p.period, "window": p.window, "horizon": p.horizon,
                                "origins": p.origins, "log_scale": p.log, "seasonal_residual": p.seasonal_residual,
                                "mase_scale": scale}
         for model_name, sc in scores.items():

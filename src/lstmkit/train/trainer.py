@@ -39,7 +39,7 @@ from .callbacks import Callback, History, ProgressBar
 from .checkpoint import (CheckpointError, load_checkpoint, optimizer_from_flat, optimizer_to_flat,
                          save_checkpoint)
 from .inputs import make_dataset, make_loader, split_validation
-from .losses import Loss, LossShapeError, get_loss, loss_name
+from .losses import LossShapeError, get_loss, loss_name
 from .metrics import Metric, get_metric, mean_metric
 from .optim import get_optimizer
 

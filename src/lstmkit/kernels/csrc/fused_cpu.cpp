@@ -470,7 +470,7 @@ std::vector<at::Tensor> fused_forward(
 
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
     using T_ = scalar_t;
-    const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
+    const int64_t oo = cifg ? 2 * H : 3 * H;  // the output gate's columns in the gate rows
     const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
     const T_* lnw = ptr_or_null<T_>(ln_hh_w);
     const T_* lnb = ptr_or_null<T_>(ln_hh_b);
