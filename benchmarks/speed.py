@@ -26,6 +26,8 @@ import torch
 from torch import nn
 
 import lstmkit
+from lstmkit.kernels.variants import BENCH_VARIANTS
+from lstmkit.kernels.variants import VARIANTS as CATALOGUE
 
 
 @dataclass
@@ -48,14 +50,8 @@ SHAPES = [
     Shape("stream", 1, 1000, 32, 256, forward_only=True),
 ]
 
-VARIANTS = {
-    "peephole": {"peephole": True},
-    "layer_norm": {"layer_norm": True},
-    "cifg": {"cifg": True},
-    "relu": {"activation": "relu"},
-    "recurrent_dropout": {"recurrent_dropout": 0.25},
-    "zoneout": {"zoneout": 0.1},
-}
+# the one-option entries of lstmkit's catalogue (vanilla is the torch.nn.LSTM rows)
+VARIANTS = {name: CATALOGUE[name] for name in BENCH_VARIANTS if name != "vanilla"}
 
 
 class CellLoop(nn.Module):

@@ -8,12 +8,8 @@ import time
 
 import torch
 
+from .kernels.variants import VARIANTS
 from .nn import LSTM
-
-VARIANTS = {
-    "vanilla": {}, "peephole": {"peephole": True}, "layer_norm": {"layer_norm": True}, "cifg": {"cifg": True},
-    "relu": {"activation": "relu"}, "recurrent_dropout": {"recurrent_dropout": 0.25}, "zoneout": {"zoneout": 0.1},
-}
 
 
 def compare(batch: int = 32, steps: int = 100, input_size: int = 32, hidden: int = 128, layers: int = 1,
@@ -30,8 +26,9 @@ def compare(batch: int = 32, steps: int = 100, input_size: int = 32, hidden: int
     if threads:
         torch.set_num_threads(threads)
     x = torch.randn(batch, steps, input_size)  # (B, T, I)
-    ours = LSTM(input_size, hidden, num_layers=layers, batch_first=True, **VARIANTS[variant]).train()
-    ref = torch.nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True).train()
+    options = {"num_layers": layers, **VARIANTS[variant]}  # an entry may set its own depth (residual stacks)
+    ours = LSTM(input_size, hidden, batch_first=True, **options).train()
+    ref = torch.nn.LSTM(input_size, hidden, num_layers=options["num_layers"], batch_first=True).train()
 
     def step(m) -> float:
         t = time.perf_counter()

@@ -28,6 +28,7 @@ except ImportError:  # the console script exists without the extra; say what to 
     sys.exit("lstmkit: the command line needs its extra: pip install 'lstmkit[recipes]' (or 'lstmkit[all]')")
 
 from ._version import __version__
+from .kernels.variants import VARIANTS
 
 log = logging.getLogger("lstmkit")
 
@@ -255,9 +256,8 @@ def classify(ctx: click.Context, csv_file: str, text_col: str, label_col: str, o
 @click.option("--input-size", default=32, show_default=True, type=click.IntRange(1))
 @click.option("--hidden", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--layers", default=1, show_default=True, type=click.IntRange(1))
-@click.option("--variant", default="vanilla", show_default=True,
-              type=click.Choice(["vanilla", "peephole", "layer_norm", "cifg", "relu", "recurrent_dropout",
-                                 "zoneout"]))
+@click.option("--variant", default="vanilla", show_default=True, type=click.Choice(list(VARIANTS)),
+              help="an entry of lstmkit.kernels.variants.VARIANTS")
 @click.option("--repeats", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--threads", default=0, type=click.IntRange(0), help="0 = torch's default.")
 def bench(batch: int, steps: int, input_size: int, hidden: int, layers: int, variant: str, repeats: int,

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
-from dataclasses import dataclass
-from typing import Callable, Union
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence, Union
 
 from .activations import gate_names, is_gate, resolve_activation
 
 Activation = Union[str, Callable]
 
 INITS = ("torch", "keras")
+
+REQUIRED: Any = dataclasses.MISSING
+
+
+def _opt(default: Any, doc: str, kind: str = "variant") -> Any:
+    """A config field with its documentation and kind: "shape" (sizes and layout), "torch" (torch.nn.LSTM's
+    other arguments), "variant" (the math of the cell and the stack), "setup" (backend and initialisation)."""
+    return field(default=default, metadata={"doc": doc, "kind": kind})
+
+
+def keyword_signature(fn: Callable, names: Sequence[str], drop: str = "options") -> inspect.Signature:
+    """``fn``'s signature with its ``**options`` replaced by keyword-only parameters ``names`` (their
+    LSTMConfig defaults), so ``help()`` and editors show every option a ``**options`` function accepts."""
+    sig = inspect.signature(fn)
+    defaults = {f.name: f.default for f in dataclasses.fields(LSTMConfig)}
+    params = [p for p in sig.parameters.values() if p.name != drop]
+    taken = {p.name for p in params}
+    extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=defaults[n]) for n in names
+             if n not in taken]
+    head = [p for p in params if p.kind != inspect.Parameter.VAR_KEYWORD]
+    tail = [p for p in params if p.kind == inspect.Parameter.VAR_KEYWORD]
+    return sig.replace(parameters=[*head, *extra, *tail])
 
 
 def _check_int(name: str, value, minimum: int) -> None:
@@ -37,26 +62,64 @@ class LSTMConfig:
     4
     """
 
-    input_size: int  # features per time step of the input
-    hidden_size: int  # H: width of the cell state c and of the gates
-    num_layers: int = 1  # stacked layers; layer k > 0 reads layer k-1's output
-    bias: bool = True  # learn b_ih and b_hh
-    batch_first: bool = False  # input/output as (B, T, F) instead of (T, B, F)
-    dropout: float = 0.0  # dropout on each layer's output except the last (training only)
-    bidirectional: bool = False  # run a second, time-reversed direction and concatenate
-    proj_size: int = 0  # P > 0: h_t = W_hr (o * act(c_t)), h has width P (Sak et al. 2014)
-    activation: Activation = "tanh"  # applied to the candidate g and to c before the output gate
-    recurrent_activation: Activation = "sigmoid"  # applied to the gates i, f, o
-    peephole: bool = False  # Gers & Schmidhuber peepholes from c into i, f, o
-    layer_norm: bool = False  # Ba et al. 2016 layer-normalised LSTM
-    cifg: bool = False  # coupled input-forget gate: i = 1 - f (Greff et al. 2017)
-    forget_bias: float = 0.0  # constant added to the forget gate's pre-activation
-    recurrent_dropout: float = 0.0  # variational dropout on h_{t-1}, one mask per sequence
-    zoneout: float = 0.0  # zoneout probability on h and c (Krueger et al. 2017)
-    residual: bool = False  # add each layer's input to its output where widths match
-    backend: str = "auto"  # "auto" or a registered backend name
-    init: str = "torch"  # "torch" (uniform +-1/sqrt(H)) or "keras" (glorot/orthogonal/unit forget bias)
-    layer_norm_eps: float = 1e-5  # epsilon of every layer norm
+    input_size: int = _opt(REQUIRED, "features per time step of the input", "shape")
+    hidden_size: int = _opt(REQUIRED, "H: width of the cell state c and of the gates", "shape")
+    num_layers: int = _opt(1, "stacked layers; layer k > 0 reads layer k-1's output", "shape")
+    bias: bool = _opt(True, "learn b_ih and b_hh", "torch")
+    batch_first: bool = _opt(False, "input/output as (B, T, F) instead of (T, B, F)", "shape")
+    dropout: float = _opt(0.0, "dropout on each layer's output except the last (training only)", "torch")
+    bidirectional: bool = _opt(False, "run a second, time-reversed direction and concatenate", "torch")
+    proj_size: int = _opt(0, "P > 0: h_t = W_hr (o * act(c_t)), h has width P (Sak et al. 2014)", "torch")
+    activation: Activation = _opt(
+        "tanh", "function of the candidate g and of c in h = o * act(c): a name from "
+        "lstmkit.kernels.ACTIVATIONS (register_activation adds one) or a callable")
+    recurrent_activation: Activation = _opt("sigmoid", "function of the gates i, f, o (a name or a callable)")
+    peephole: bool = _opt(False, "diagonal peephole weights weight_ph_l{k} from c into i, f, o, zero-initialised "
+                          "(Gers & Schmidhuber 2000)")
+    layer_norm: bool = _opt(False, "layer-normalised gates and cell (Ba et al. 2016)")
+    cifg: bool = _opt(False, "coupled input-forget gate i = 1 - f; the weights hold rows f, g, o only "
+                      "(Greff et al. 2017)")
+    forget_bias: float = _opt(0.0, "constant added to the forget gate's pre-activation (1.0 is a common choice)")
+    recurrent_dropout: float = _opt(0.0, "variational dropout on h_{t-1}, one mask per sequence (training only; "
+                                    "Gal & Ghahramani 2016)")
+    zoneout: float = _opt(0.0, "probability of keeping each unit of h and c from the previous step (training); "
+                          "eval uses the expectation (Krueger et al. 2017)")
+    residual: bool = _opt(False, "add each layer's input to its output wherever the widths are equal")
+    backend: str = _opt("auto", "\"auto\" or a name in lstmkit.kernels.BACKENDS (\"native\", \"fused\", "
+                        "\"reference\", ...)", "setup")
+    init: str = _opt("torch", "\"torch\" (uniform +-1/sqrt(H)) or \"keras\" (glorot-uniform, orthogonal "
+                     "recurrent, unit forget bias)", "setup")
+    layer_norm_eps: float = _opt(1e-5, "epsilon of every layer norm")
+
+    # -- the option catalogue: what the modules, layers, recipes and CLI derive their arguments from --------
+    @classmethod
+    def option_fields(cls, *kinds: str) -> tuple[dataclasses.Field, ...]:
+        """The fields of the given kinds ("shape", "torch", "variant", "setup"), all when none is given."""
+        return tuple(f for f in dataclasses.fields(cls) if not kinds or f.metadata.get("kind") in kinds)
+
+    @classmethod
+    def option_names(cls, *kinds: str) -> tuple[str, ...]:
+        return tuple(f.name for f in cls.option_fields(*kinds))
+
+    @classmethod
+    def option_doc(cls, names: Sequence[str], indent: int = 8) -> str:
+        """Docstring lines ``name: doc (default ...)`` for ``names``, as the modules' docstrings show them."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        pad = " " * indent
+        lines = []
+        for n in names:
+            f = fields[n]
+            wrapped = textwrap.wrap(f"{n}: {f.metadata['doc']} (default {f.default!r}).", 104)
+            lines += [pad + wrapped[0], *(pad + "    " + w for w in wrapped[1:])]
+        return "\n".join(lines)
+
+    @classmethod
+    def check_options(cls, owner: str, options: dict, allowed: Sequence[str]) -> None:
+        """Python's TypeError for a keyword ``owner`` does not take, naming the ones it does."""
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise TypeError(f"{owner} got an unexpected keyword argument {unknown[0]!r}; its LSTM options are "
+                            f"{', '.join(allowed)}")
 
     def __post_init__(self) -> None:
         _check_int("input_size", self.input_size, 1)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..kernels.config import LSTMConfig, keyword_signature
 from ..nn import LSTM as CoreLSTM
 from .base import Layer, Shape, register_layer, serialize_layer
 from .initializers import get_initializer, initializer_spec, regularizer_spec
@@ -33,6 +34,11 @@ def mask_to_lengths(mask: Tensor) -> Tensor:
         bad = int(torch.nonzero(lengths == 0)[0])
         raise ValueError(f"sequence {bad} is entirely padding (length 0)")
     return lengths.cpu()
+
+
+# the variant options every saved config carries (configs from before an option existed omit the newer ones)
+_ALWAYS_IN_CONFIG = ("peephole", "layer_norm", "cifg", "forget_bias", "zoneout", "proj_size")
+_DEFAULTS = {f.name: f.default for f in LSTMConfig.option_fields()}
 
 
 @register_layer
@@ -65,6 +71,10 @@ class LSTM(Layer):
     """
 
     supports_masking = True
+    # LSTMConfig's options that Keras' LSTM lacks (its own names cover activations and recurrent dropout;
+    # the layer initialises the Keras way)
+    OPTIONS = tuple(n for n in ("proj_size", "bidirectional", *LSTMConfig.option_names("variant", "setup"))
+                    if n not in ("activation", "recurrent_activation", "recurrent_dropout", "init"))
 
     def __init__(self, units: int, activation: str = "tanh", recurrent_activation: str = "sigmoid",
                  use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
@@ -73,10 +83,8 @@ class LSTM(Layer):
                  bias_regularizer: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  return_sequences: bool = False, return_state: bool = False, go_backwards: bool = False,
                  stateful: bool = False, unroll: bool = False, implementation: int = 2,
-                 zero_output_for_mask: bool = False, peephole: bool = False, layer_norm: bool = False,
-                 cifg: bool = False, forget_bias: float = 0.0, zoneout: float = 0.0, proj_size: int = 0,
-                 bidirectional: bool = False, backend: str = "auto", seed: Optional[int] = None,
-                 **kwargs) -> None:
+                 zero_output_for_mask: bool = False, seed: Optional[int] = None, **kwargs) -> None:
+        options = {k: kwargs.pop(k) for k in list(kwargs) if k in self.OPTIONS}
         super().__init__(**kwargs)
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
             raise TypeError(f"LSTM: seed must be an int or None, got {seed!r}")
@@ -100,9 +108,10 @@ class LSTM(Layer):
         self.bias_regularizer = regularizer_spec(bias_regularizer)
         self.unroll, self.implementation = bool(unroll), implementation
         self.zero_output_for_mask = bool(zero_output_for_mask)
-        self.variant = dict(peephole=peephole, layer_norm=layer_norm, cifg=cifg, forget_bias=forget_bias,
-                            zoneout=zoneout, proj_size=proj_size)
-        self.bidirectional, self.backend = bidirectional, backend
+        # lstmkit's variant options beyond Keras' arguments (bidirectional and backend kept apart)
+        self.variant = {k: options.get(k, _DEFAULTS[k]) for k in self.OPTIONS if k not in ("bidirectional", "backend")}
+        self.bidirectional = options.get("bidirectional", False)
+        self.backend = options.get("backend", "auto")
         self.seed = None if seed is None else int(seed)
         # the layer's own generator state for its dropout masks (None: torch's global generator)
         self._rng_state = None if seed is None else torch.Generator().manual_seed(self.seed).get_state()
@@ -110,6 +119,9 @@ class LSTM(Layer):
         self._state: Optional[tuple[Tensor, Tensor]] = None
         if self.input_shape_arg is not None:  # validate the options now rather than at the first batch
             self.ensure_built(self.input_shape_arg)
+
+    __init__.__signature__ = keyword_signature(__init__, OPTIONS, drop="")
+    __doc__ = (__doc__ or "") + "\n    lstmkit options:\n" + LSTMConfig.option_doc(OPTIONS, indent=8) + "\n"
 
     @property
     def out_width(self) -> int:
@@ -351,7 +363,8 @@ class LSTM(Layer):
                "recurrent_dropout": self.recurrent_dropout, "unit_forget_bias": self.unit_forget_bias,
                "kernel_regularizer": self.kernel_regularizer,
                "recurrent_regularizer": self.recurrent_regularizer, "bias_regularizer": self.bias_regularizer,
-               **self.variant, "bidirectional": self.bidirectional, "backend": self.backend}
+               **{k: v for k, v in self.variant.items() if k in _ALWAYS_IN_CONFIG or v != _DEFAULTS[k]},
+               "bidirectional": self.bidirectional, "backend": self.backend}
         for key, default in (*_DEFAULT_INIT.items(), ("zero_output_for_mask", False), ("unroll", False),
                              ("implementation", 2), ("seed", None)):
             if getattr(self, key) != default:  # configs of earlier saves stay as they were
@@ -377,6 +390,10 @@ class Bidirectional(Layer):
     """
 
     supports_masking = True
+    # LSTMConfig's options that Keras' LSTM lacks (its own names cover activations and recurrent dropout;
+    # the layer initialises the Keras way)
+    OPTIONS = tuple(n for n in ("proj_size", "bidirectional", *LSTMConfig.option_names("variant", "setup"))
+                    if n not in ("activation", "recurrent_activation", "recurrent_dropout", "init"))
     MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
     def __init__(self, layer: LSTM, merge_mode: Optional[str] = "concat", backward_layer: Any = None,

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kernels import LSTMConfig, cell_step, input_projection, resolve_activation
+from ..kernels.config import keyword_signature
 from ..errors import DTypeError, ShapeError
 from .params import create_parameters, direction_weights, reset_parameters
 
@@ -29,38 +30,23 @@ class LSTMCell(nn.Module):
         torch.Size([2, 5])
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        bias: bool = True,
-        *,
-        proj_size: int = 0,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        peephole: bool = False,
-        layer_norm: bool = False,
-        cifg: bool = False,
-        forget_bias: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        zoneout: float = 0.0,
-        init: str = "torch",
-        layer_norm_eps: float = 1e-5,
-        device=None,
-        dtype=None,
-    ) -> None:
+    # LSTMConfig's options that act within one step: the stack-level ones (residual, backend) do not apply
+    OPTIONS = tuple(n for n in ("proj_size", *LSTMConfig.option_names("variant", "setup"))
+                    if n not in ("residual", "backend"))
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None,
+                 **options) -> None:
         super().__init__()
-        self.config = LSTMConfig(
-            input_size, hidden_size, bias=bias, proj_size=proj_size, activation=activation,
-            recurrent_activation=recurrent_activation, peephole=peephole, layer_norm=layer_norm, cifg=cifg,
-            forget_bias=forget_bias, recurrent_dropout=recurrent_dropout, zoneout=zoneout, init=init,
-            layer_norm_eps=layer_norm_eps,
-        )
+        LSTMConfig.check_options("LSTMCell.__init__()", options, self.OPTIONS)
+        self.config = LSTMConfig(input_size, hidden_size, bias=bias, **options)
         create_parameters(self, self.config, input_size, "", {"device": device, "dtype": dtype})
         self._rec_mask: Optional[Tensor] = None
         # torch's math (recurrent dropout aside, which only acts in training): steps can use its kernel
         self._torch_math = self.config.is_vanilla_math and self.config.zoneout == 0 and self.config.proj_size == 0
         self.reset_parameters()
+
+    __init__.__signature__ = keyword_signature(__init__, OPTIONS)
+    __doc__ = (__doc__ or "") + "\n    Options:\n" + LSTMConfig.option_doc(OPTIONS) + "\n"
 
     input_size = property(lambda self: self.config.input_size)
     hidden_size = property(lambda self: self.config.hidden_size)
@@ -93,13 +79,8 @@ class LSTMCell(nn.Module):
                 f"{cfg.num_directions} directions"
             )
         weight = lstm.weight_ih_l0
-        cell = cls(
-            cfg.layer_input_size(layer), cfg.hidden_size, cfg.bias, proj_size=cfg.proj_size,
-            activation=cfg.activation, recurrent_activation=cfg.recurrent_activation, peephole=cfg.peephole,
-            layer_norm=cfg.layer_norm, cifg=cfg.cifg, forget_bias=cfg.forget_bias,
-            recurrent_dropout=cfg.recurrent_dropout, zoneout=cfg.zoneout, init=cfg.init,
-            layer_norm_eps=cfg.layer_norm_eps, device=weight.device, dtype=weight.dtype,
-        )
+        cell = cls(cfg.layer_input_size(layer), cfg.hidden_size, cfg.bias, device=weight.device, dtype=weight.dtype,
+                   **{name: getattr(cfg, name) for name in cls.OPTIONS})
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         for name, _ in list(cell.named_parameters()):
             setattr(cell, name, getattr(lstm, name + suffix))  # share the Parameter objects

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from ..kernels import Gates, LSTMConfig, Request, StackWeights, select_backend, under_vmap
+from ..kernels.config import keyword_signature
 from ..errors import DTypeError, ShapeError
 from .params import create_parameters, direction_weights, parameter_shapes, reset_parameters
 
@@ -65,22 +66,10 @@ class LSTM(nn.Module):
     With default options it computes exactly ``torch.nn.LSTM`` and loads its ``state_dict``.
 
     Args:
-        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size:
-            as in ``torch.nn.LSTM``.
-        activation: function of the candidate g and of c in ``h = o * act(c)``: a name from
-            ``lstmkit.kernels.ACTIVATIONS`` ("tanh", "relu", "gelu", ...; ``register_activation`` adds one) or
-            a callable.
-        recurrent_activation: function of the gates i, f, o (default "sigmoid").
-        peephole: diagonal peephole weights ``weight_ph_l{k}`` (rows i, f, o), zero-initialised.
-        layer_norm: layer-normalised gates and cell (Ba et al. 2016).
-        cifg: coupled input-forget gate ``i = 1 - f``; weights then hold rows f, g, o only.
-        forget_bias: constant added to the forget gate pre-activation (1.0 is a common choice).
-        recurrent_dropout: variational dropout on h_{t-1}, one mask per sequence (training only).
-        zoneout: probability of keeping each unit of h and c from the previous step (training); eval uses
-            the expectation, as in Krueger et al. 2017.
-        residual: add each layer's input to its output wherever the widths are equal.
-        backend: "auto" or a name in ``lstmkit.kernels.BACKENDS`` ("native", "reference", ...).
-        init: "torch" (default) or "keras" (glorot-uniform, orthogonal recurrent, unit forget bias).
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size, device,
+            dtype: as in ``torch.nn.LSTM``.
+        **options: the variant and setup options of :class:`~lstmkit.kernels.LSTMConfig`, by keyword (listed
+            below from its field documentation; ``inspect.signature(LSTM)`` shows them too).
 
     Example:
         >>> lstm = LSTM(8, 16, num_layers=2, peephole=True, batch_first=True)
@@ -88,6 +77,9 @@ class LSTM(nn.Module):
         >>> out.shape, h.shape
         (torch.Size([4, 10, 16]), torch.Size([2, 4, 16]))
     """
+
+    # every option LSTMConfig declares beyond torch.nn.LSTM's arguments
+    OPTIONS = LSTMConfig.option_names("variant", "setup")
 
     def __init__(
         self,
@@ -99,29 +91,14 @@ class LSTM(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         proj_size: int = 0,
-        *,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        peephole: bool = False,
-        layer_norm: bool = False,
-        cifg: bool = False,
-        forget_bias: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        zoneout: float = 0.0,
-        residual: bool = False,
-        backend: str = "auto",
-        init: str = "torch",
-        layer_norm_eps: float = 1e-5,
         device=None,
         dtype=None,
+        **options,
     ) -> None:
         super().__init__()
-        self.config = LSTMConfig(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, proj_size,
-            activation=activation, recurrent_activation=recurrent_activation, peephole=peephole,
-            layer_norm=layer_norm, cifg=cifg, forget_bias=forget_bias, recurrent_dropout=recurrent_dropout,
-            zoneout=zoneout, residual=residual, backend=backend, init=init, layer_norm_eps=layer_norm_eps,
-        )
+        LSTMConfig.check_options("LSTM.__init__()", options, self.OPTIONS)
+        self.config = LSTMConfig(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                                 proj_size, **options)
         factory = {"device": device, "dtype": dtype}
         self._names: list[list[list[str]]] = []  # [layer][direction] -> parameter names
         for k in range(num_layers):
@@ -131,6 +108,9 @@ class LSTM(nn.Module):
             ])
         self._mirror_torch_attributes()
         self.reset_parameters()
+
+    __init__.__signature__ = keyword_signature(__init__, OPTIONS)
+    __doc__ = (__doc__ or "") + "\n    Options:\n" + LSTMConfig.option_doc(OPTIONS) + "\n"
 
     _TORCH_ATTRS = ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional",
                     "proj_size")

@@ -28,6 +28,7 @@ import torch
 
 from .._version import __version__
 from .._deps import require
+from ..kernels import LSTMConfig
 from ..layers import LSTM, Bidirectional, Dropout
 from ..models import load_model
 from ..train import CosineDecay, CSVLogger, EarlyStopping, MaxSteps, ModelCheckpoint
@@ -38,29 +39,44 @@ log = logging.getLogger(__name__)
 
 # --- configuration -----------------------------------------------------------------------------------------
 
-@dataclass
-class ModelConfig:
-    """The LSTM stack: sizes, regularisation, and any lstmkit variant."""
+# the LSTM layer options a recipe's model takes: Keras' names, then every lstmkit option the Keras-style layer has
+# (read from LSTMConfig through layers.LSTM.OPTIONS, so a new option is a --set model.<name> key at once)
+MODEL_LSTM_OPTIONS = ("activation", "recurrent_activation", "recurrent_dropout",
+                      *(n for n in LSTM.OPTIONS if n != "bidirectional"))
 
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.0  # between layers and before the head (Keras Dropout)
-    recurrent_dropout: float = 0.0
-    bidirectional: bool = False
-    embed_dim: int = 0  # text recipes: embedding width
-    activation: str = "tanh"
-    peephole: bool = False
-    layer_norm: bool = False
-    cifg: bool = False
-    zoneout: float = 0.0
-    backend: str = "auto"
 
-    def __post_init__(self) -> None:
-        if self.hidden_size < 1 or self.num_layers < 1 or self.embed_dim < 0:
-            raise ValueError("model.hidden_size and model.num_layers must be >= 1, model.embed_dim >= 0")
-        for name in ("dropout", "recurrent_dropout", "zoneout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+def _model_post_init(self) -> None:
+    if self.hidden_size < 1 or self.num_layers < 1 or self.embed_dim < 0:
+        raise ValueError("model.hidden_size and model.num_layers must be >= 1, model.embed_dim >= 0")
+    for name in ("dropout", "recurrent_dropout", "zoneout"):
+        if not 0.0 <= getattr(self, name) < 1.0:
+            raise ValueError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+    try:  # every LSTM option, checked as the layer will check it (input width and residual aside)
+        LSTMConfig(1, self.hidden_size, bidirectional=self.bidirectional,
+                   **{n: getattr(self, n) for n in MODEL_LSTM_OPTIONS if n != "residual"})
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"model: {err}") from None
+
+
+def _model_fields() -> list:
+    defaults = {f.name: f for f in LSTMConfig.option_fields()}
+    fields = [("hidden_size", int, 128), ("num_layers", int, 1),
+              ("dropout", float, field(default=0.0, metadata={"doc": "between layers and before the head "
+                                                                       "(Keras Dropout)"})),
+              ("bidirectional", bool, False), ("embed_dim", int, field(default=0, metadata={
+                  "doc": "text recipes: embedding width"}))]
+    for n in MODEL_LSTM_OPTIONS:
+        f = defaults[n]
+        default = "tanh" if n == "activation" else f.default
+        fields.append((n, type(default), field(default=default, metadata=dict(f.metadata))))
+    return fields
+
+
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig", _model_fields(), namespace={"__post_init__": _model_post_init, "__doc__": (
+        "The LSTM stack: sizes, regularisation, and any lstmkit variant (every option of LSTMConfig that the "
+        "Keras-style LSTM layer takes).")})
+ModelConfig.__module__ = __name__
 
 
 @dataclass
@@ -250,9 +266,7 @@ def lstm_stack(m: ModelConfig, return_sequences: bool = False, **first_kwargs) -
     layers: list = []
     for i in range(m.num_layers):
         last = i == m.num_layers - 1
-        kwargs = dict(activation=m.activation, recurrent_dropout=m.recurrent_dropout, peephole=m.peephole,
-                      layer_norm=m.layer_norm, cifg=m.cifg, zoneout=m.zoneout, backend=m.backend,
-                      return_sequences=return_sequences or not last)
+        kwargs = dict({n: getattr(m, n) for n in MODEL_LSTM_OPTIONS}, return_sequences=return_sequences or not last)
         if i == 0:
             kwargs.update(first_kwargs)
         if m.bidirectional:  # one bidirectional lstmkit LSTM underneath; input_shape passes through
