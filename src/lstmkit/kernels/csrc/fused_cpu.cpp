@@ -169,14 +169,36 @@ inline void ln_bwd_raw(const T* dy, const T* x, T mean, T rstd, const T* w, T* d
   }
 }
 
-// The gate pass of one row over n hidden units. z holds the pre-activations of the G gate blocks of n
-// ([i,] f, g, o), input and recurrent products and biases already summed; pi/pf/po are these units'
-// peephole weights (or null) and c_prev their previous cell state. Adds the peephole terms to z, writes the
-// gate activations into g (same layout) and the new cell state into cn.
+// ---- the cell's math, once: both thread schedules (rows, columns) call these -----------------------------
+// docs/equations.md writes out the forward and backward equations these implement.
+
+// Where the gate blocks [i,] f, g, o start in a row whose blocks are `n` apart (cifg: no i block; rows f, g, o).
+struct GateLayout {
+  int64_t i, f, g, o;
+  GateLayout(bool cifg, int64_t n) : i(0), f(cifg ? 0 : n), g(cifg ? n : 2 * n), o(cifg ? 2 * n : 3 * n) {}
+};
+
+// Zoneout keeps a unit's previous value with probability m (a 0/1 mask in training, p itself in eval):
+// next = new + m (prev - new) (Krueger et al. 2017); its gradient g splits into (1 - m) g for the new value
+// and m g for the previous one.
+template <typename T>
+inline T zone_mix(T fresh, T prev, T m) { return fresh + m * (prev - fresh); }
+
+template <typename T>
+inline void zone_split(T g, T m, T* d_fresh, T* d_prev) {
+  *d_fresh = (T(1) - m) * g;
+  *d_prev = m * g;
+}
+
+// The gate pass of one row over n hidden units (equations (1)-(6) of docs/equations.md). z holds the
+// pre-activations of the G gate blocks of n ([i,] f, g, o), input and recurrent products and biases already
+// summed; pi/pf/po are these units' peephole weights (or null) and c_prev their previous cell state. Adds the
+// peephole terms to z, writes the gate activations into g (same layout) and the new cell state into cn.
 template <typename T>
 inline void gates_fwd(T* z, T* g, const T* c_prev, T* cn, const T* pi, const T* pf, const T* po, int64_t n,
                       int64_t act, int64_t rec_act, bool cifg) {
-  const int64_t fo = cifg ? 0 : n, go = cifg ? n : 2 * n, oo = cifg ? 2 * n : 3 * n;
+  const GateLayout L(cifg, n);
+  const int64_t fo = L.f, go = L.g, oo = L.o;
   if (pf) {
     for (int64_t j = 0; j < n; ++j) z[fo + j] += pf[j] * c_prev[j];
     if (pi) for (int64_t j = 0; j < n; ++j) z[j] += pi[j] * c_prev[j];
@@ -190,6 +212,80 @@ inline void gates_fwd(T* z, T* g, const T* c_prev, T* cn, const T* pi, const T* 
   }
   if (po) for (int64_t j = 0; j < n; ++j) z[oo + j] += po[j] * cn[j];
   act_fwd(rec_act, z + oo, g + oo, n);  // o = s(z_o)
+}
+
+// Backward of h_raw = o act(x) for one row over n units (x = c_new, or LN_c(c_new)), equation (B1): from dh,
+// the gradient of h_raw, writes dz_o into do_ and dx into dx. o and z_o are the output gate's activation and
+// pre-activation (z_o may be null unless GELU needs it); y is scratch for act(x).
+template <typename T>
+inline void output_bwd(const T* dh, const T* o, const T* z_o, const T* x, T* y, T* do_, T* dx, int64_t n,
+                       int64_t act, int64_t rec_act) {
+  act_fwd(act, x, y, n);
+  for (int64_t j = 0; j < n; ++j) {
+    do_[j] = dh[j] * y[j];
+    dx[j] = dh[j] * o[j];
+  }
+  act_bwd(act, x, y, dx, n);
+  act_bwd(rec_act, z_o, o, do_, n);  // do_ is now dz_o
+}
+
+// Backward of gates_fwd for one row over n units, equations (B2)-(B5). dcn: the gradient reaching c_new
+// through the carried state, dcl: through the output (output_bwd's dx, after LN_c's backward if any), do_:
+// dz_o. g/z: the gate activations and pre-activations (z may be null unless GELU needs it) with layout lg;
+// writes dz_i, dz_f, dz_g, dz_o into dz (layout lz), adds c_{t-1}'s gradient into dc_prev and the peephole
+// gradients into dpi/dpf/dpo (null without peepholes). di, df, dg: scratch of n.
+template <typename T>
+inline void gates_bwd(const T* dcn, const T* dcl, const T* do_, const T* g, const T* z, GateLayout lg,
+                      const T* c_prev, const T* cn, const T* pi, const T* pf, const T* po, T* dc_prev, T* dpi,
+                      T* dpf, T* dpo, T* dz, GateLayout lz, T* di, T* df, T* dg, int64_t n, int64_t act,
+                      int64_t rec_act, bool cifg) {
+  const bool peep = pf != nullptr;
+  auto zat = [z](int64_t off) { return z ? z + off : nullptr; };
+  for (int64_t j = 0; j < n; ++j) {
+    T dc = dcn[j] + dcl[j];
+    if (peep) { dc += do_[j] * po[j]; dpo[j] += do_[j] * cn[j]; }  // z_o peeks at c_t
+    const T f = g[lg.f + j], gg = g[lg.g + j];
+    const T i = cifg ? T(1) - f : g[lg.i + j];
+    df[j] = dc * c_prev[j];
+    di[j] = dc * gg;
+    dg[j] = dc * i;
+    dc_prev[j] += dc * f;
+    if (cifg) df[j] -= di[j];  // i = 1 - f
+  }
+  act_bwd(rec_act, zat(lg.f), g + lg.f, df, n);
+  act_bwd(act, zat(lg.g), g + lg.g, dg, n);
+  if (!cifg) act_bwd(rec_act, zat(lg.i), g + lg.i, di, n);
+  for (int64_t j = 0; j < n; ++j) {
+    if (peep) {  // z_f and z_i peek at c_{t-1}
+      dc_prev[j] += df[j] * pf[j];
+      dpf[j] += df[j] * c_prev[j];
+      if (!cifg) { dc_prev[j] += di[j] * pi[j]; dpi[j] += di[j] * c_prev[j]; }
+    }
+    if (!cifg) dz[lz.i + j] = di[j];
+    dz[lz.f + j] = df[j];
+    dz[lz.g + j] = dg[j];
+    dz[lz.o + j] = do_[j];
+  }
+}
+
+// The state carried out of step t for one row, equation (7): with zoneout the new h (nh units) and c (nc)
+// are mixed with the previous ones (zh/zc: this row's masks, or null for the eval probability zp); past the
+// sequence's end the state is frozen and the output is zero (lengths). hn holds the new h on entry.
+template <typename T>
+inline void state_update(bool live, bool zoned, T* hn, T* cx, T* out, const T* hprev, const T* cprev,
+                         const T* cn, const T* zh, const T* zc, T zp, int64_t nh, int64_t nc) {
+  if (!live) {
+    for (int64_t j = 0; j < nh; ++j) { hn[j] = hprev[j]; out[j] = T(0); }
+    for (int64_t j = 0; j < nc; ++j) cx[j] = cprev[j];
+    return;
+  }
+  if (zoned) {
+    for (int64_t j = 0; j < nh; ++j) hn[j] = zone_mix(hn[j], hprev[j], zh ? zh[j] : zp);
+    for (int64_t j = 0; j < nc; ++j) cx[j] = zone_mix(cn[j], cprev[j], zc ? zc[j] : zp);
+  } else {
+    for (int64_t j = 0; j < nc; ++j) cx[j] = cn[j];
+  }
+  for (int64_t j = 0; j < nh; ++j) out[j] = hn[j];
 }
 
 inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
@@ -373,6 +469,10 @@ struct Variant {
   const bool* vd;  // valid steps (T, B) from lengths
   T zp;  // zoneout probability where no mask is given (eval), else 0
 
+  bool live(int64_t row) const { return !vd || vd[row]; }  // step `row` (t * B + b) within its sequence
+  T zone_h(int64_t k) const { return zh ? zh[k] : zp; }  // zoneout keep-mask of h at flat index k
+  T zone_c(int64_t k) const { return zc ? zc[k] : zp; }
+
   Variant(const at::Tensor& w_ph, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
           const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, bool cifg, int64_t H,
           double zone_p)
@@ -470,7 +570,7 @@ std::vector<at::Tensor> fused_forward(
 
   AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
     using T_ = scalar_t;
-    const int64_t oo = cifg ? 2 * H : 3 * H;  // the output gate's columns in the gate rows
+    const int64_t oo = GateLayout(cifg, H).o;  // the output gate's columns in the gate rows
     const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
     const T_* lnw = ptr_or_null<T_>(ln_hh_w);
     const T_* lnb = ptr_or_null<T_>(ln_hh_b);
@@ -497,7 +597,7 @@ std::vector<at::Tensor> fused_forward(
     T_* prstd_ih = liw ? rstd_ih.data_ptr<T_>() : nullptr;
 
     if (columns) {  // small batches: the threads split the hidden units instead of the rows (see above)
-      const int64_t G = cifg ? 3 : 4, goo = cifg ? 2 : 3;  // gate blocks; o is the last
+      const int64_t G = cifg ? 3 : 4;  // gate blocks; o is the last
       _Pragma("omp parallel num_threads(col_threads)")
       {
         int64_t j0, nu;
@@ -538,25 +638,11 @@ std::vector<at::Tensor> fused_forward(
               }
             act_fwd(act, cn, yk.data(), nu);
             T_* hn = hnext + b * P + j0;  // P == H: no projection on this path
-            for (int64_t j = 0; j < nu; ++j) hn[j] = gk[goo * nu + j] * yk[j];
-            const T_* hpr = hp + b * P + j0;
-            const T_* cpr = cp + b * H + j0;
-            T_* cx = cnext + b * H + j0;
-            T_* o = pout + row * P + j0;
-            if (v.vd && !v.vd[row]) {  // past this sequence's end: state frozen, output zero
-              for (int64_t j = 0; j < nu; ++j) { hn[j] = hpr[j]; o[j] = T_(0); cx[j] = cpr[j]; }
-              continue;
-            }
-            for (int64_t j = 0; j < nu; ++j) {
-              if (zoned) {
-                const T_ mh = v.zh ? v.zh[row * P + j0 + j] : v.zp, mc = v.zc ? v.zc[row * H + j0 + j] : v.zp;
-                hn[j] += mh * (hpr[j] - hn[j]);
-                cx[j] = cn[j] + mc * (cpr[j] - cn[j]);
-              } else {
-                cx[j] = cn[j];
-              }
-              o[j] = hn[j];
-            }
+            const T_* ok = gk.data() + GateLayout(cifg, nu).o;
+            for (int64_t j = 0; j < nu; ++j) hn[j] = ok[j] * yk[j];
+            state_update(v.live(row), zoned, hn, cnext + b * H + j0, pout + row * P + j0, hp + b * P + j0,
+                         cp + b * H + j0, cn, v.zh ? v.zh + row * P + j0 : nullptr,
+                         v.zc ? v.zc + row * H + j0 : nullptr, v.zp, nu, nu);
           }
           _Pragma("omp barrier")
         }
@@ -616,30 +702,9 @@ std::vector<at::Tensor> fused_forward(
         // zoneout and lengths: new state and output
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t row = t * B + b;
-          T_* hn = hnext + b * P;
-          T_* cx = cnext + b * H;
-          const T_* hpr = hp + b * P;
-          const T_* cpr = cp + b * H;
-          const T_* cn = pcn + (keep_cn ? row : b) * H;
-          T_* o = pout + row * P;
-          if (v.vd && !v.vd[row]) {  // past this sequence's end: state frozen, output zero
-            for (int64_t j = 0; j < P; ++j) { hn[j] = hpr[j]; o[j] = T_(0); }
-            for (int64_t j = 0; j < H; ++j) cx[j] = cpr[j];
-            continue;
-          }
-          if (zoned) {
-            for (int64_t j = 0; j < P; ++j) {
-              const T_ m = v.zh ? v.zh[row * P + j] : v.zp;
-              hn[j] += m * (hpr[j] - hn[j]);
-            }
-            for (int64_t j = 0; j < H; ++j) {
-              const T_ m = v.zc ? v.zc[row * H + j] : v.zp;
-              cx[j] = cn[j] + m * (cpr[j] - cn[j]);
-            }
-          } else {
-            for (int64_t j = 0; j < H; ++j) cx[j] = cn[j];
-          }
-          for (int64_t j = 0; j < P; ++j) o[j] = hn[j];
+          state_update(v.live(row), zoned, hnext + b * P, cnext + b * H, pout + row * P, hp + b * P, cp + b * H,
+                       pcn + (keep_cn ? row : b) * H, v.zh ? v.zh + row * P : nullptr,
+                       v.zc ? v.zc + row * H : nullptr, v.zp, P, H);
         }
       }
       if constexpr (std::is_same_v<T_, float>) {
@@ -713,7 +778,7 @@ std::vector<at::Tensor> fused_backward(
 
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstmkit_fused_backward", [&] {
     using T_ = scalar_t;
-    const int64_t fo = cifg ? 0 : H, go = cifg ? H : 2 * H, oo = cifg ? 2 * H : 3 * H;
+    const GateLayout lg(cifg, H);  // the gate rows' blocks, H apart
     const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
     const bool keep_z = z.size(0) == T;
     const T_* pz = z.data_ptr<T_>();
@@ -769,64 +834,30 @@ std::vector<at::Tensor> fused_backward(
             T_* dhn = dhk.data() + b * nu;
             T_* dzr = dzk.data() + b * Gn;
             T_* out_dz = pdz + row * GH;
-            if (v.vd && !v.vd[row]) {  // past this sequence's end: dh passes straight to t-1, dC unchanged
+            if (!v.live(row)) {  // past this sequence's end: dh passes straight to t-1, dC unchanged
               for (int64_t j = 0; j < nu; ++j) dhn[j] = T_(0);
               for (int64_t k = 0; k < Gn; ++k) dzr[k] = T_(0);
               for (int64_t q = 0; q < G; ++q)
                 for (int64_t j = 0; j < nu; ++j) out_dz[q * H + j0 + j] = T_(0);
               continue;
             }
-            for (int64_t j = 0; j < nu; ++j) {  // zoneout: the new h's share of the gradient; the rest is direct
-              const T_ g = dHr[j] + pdout[row * P + j0 + j];
-              const T_ m = v.zh ? v.zh[row * P + j0 + j] : v.zp;
-              dhn[j] = (T_(1) - m) * g;
-              dHr[j] = m * g;  // dh_{t-1}'s direct part; the recurrent part is added after the barrier
-            }
-            const T_* gr = pg + row * GH;
-            const T_* zr = keep_z ? pz + row * GH : nullptr;
-            auto zat = [zr, j0](int64_t off) { return zr ? zr + off + j0 : nullptr; };
+            // zoneout: the new h's share of the gradient; dh_{t-1}'s direct part stays in dHr (its recurrent
+            // part is added after the barrier)
+            for (int64_t j = 0; j < nu; ++j)
+              zone_split(dHr[j] + pdout[row * P + j0 + j], v.zone_h(row * P + j0 + j), &dhn[j], &dHr[j]);
+            const T_* gr = pg + row * GH + j0;  // this thread's units of the gate row (blocks H apart)
+            const T_* zr = keep_z ? pz + row * GH + j0 : nullptr;
             const T_* cn = pcn + row * H + j0;
             const T_* c_prev = pc_all + t * B * H + b * H + j0;
             T_* dCr = pdC + b * H + j0;
-            for (int64_t j = 0; j < nu; ++j) {
-              const T_ m = v.zc ? v.zc[row * H + j0 + j] : v.zp;
-              dcn[j] = (T_(1) - m) * dCr[j];
-              dCr[j] = m * dCr[j];
-            }
-            act_fwd(act, cn, y.data(), nu);
-            for (int64_t j = 0; j < nu; ++j) {
-              do_[j] = dhn[j] * y[j];
-              dcl[j] = dhn[j] * gr[oo + j0 + j];
-            }
-            act_bwd(act, cn, y.data(), dcl.data(), nu);
-            act_bwd(rec_act, zat(oo), gr + oo + j0, do_.data(), nu);
-            for (int64_t j = 0; j < nu; ++j) {
-              T_ dc = dcn[j] + dcl[j];
-              if (peep) { dc += do_[j] * v.po[j0 + j]; acc_p[2 * nu + j] += do_[j] * cn[j]; }
-              const T_ f = gr[fo + j0 + j], g = gr[go + j0 + j];
-              const T_ i = cifg ? T_(1) - f : gr[j0 + j];
-              df[j] = dc * c_prev[j];
-              di[j] = dc * g;
-              dg[j] = dc * i;
-              dCr[j] += dc * f;
-              if (cifg) df[j] -= di[j];
-            }
-            act_bwd(rec_act, zat(fo), gr + fo + j0, df.data(), nu);
-            act_bwd(act, zat(go), gr + go + j0, dg.data(), nu);
-            if (!cifg) act_bwd(rec_act, zat(0), gr + j0, di.data(), nu);
-            // packed gate blocks of this thread: [i,] f, g, o, each nu long
-            const int64_t kf = cifg ? 0 : nu, kg = cifg ? nu : 2 * nu, ko = cifg ? 2 * nu : 3 * nu;
-            for (int64_t j = 0; j < nu; ++j) {
-              if (peep) {
-                dCr[j] += df[j] * v.pf[j0 + j];
-                acc_p[nu + j] += df[j] * c_prev[j];
-                if (!cifg) { dCr[j] += di[j] * v.pi[j0 + j]; acc_p[j] += di[j] * c_prev[j]; }
-              }
-              if (!cifg) dzr[j] = di[j];
-              dzr[kf + j] = df[j];
-              dzr[kg + j] = dg[j];
-              dzr[ko + j] = do_[j];
-            }
+            for (int64_t j = 0; j < nu; ++j) zone_split(dCr[j], v.zone_c(row * H + j0 + j), &dcn[j], &dCr[j]);
+            output_bwd(dhn, gr + lg.o, zr ? zr + lg.o : nullptr, cn, y.data(), do_.data(), dcl.data(), nu, act,
+                       rec_act);
+            // packed gate blocks of this thread: [i,] f, g, o, each nu long; peephole sums in acc_p's i, f, o
+            gates_bwd(dcn.data(), dcl.data(), do_.data(), gr, zr, lg, c_prev, cn, v.pi ? v.pi + j0 : nullptr,
+                      v.pf ? v.pf + j0 : nullptr, v.po ? v.po + j0 : nullptr, dCr, acc_p.data(),
+                      acc_p.data() + nu, acc_p.data() + 2 * nu, dzr, GateLayout(cifg, nu), di.data(), df.data(),
+                      dg.data(), nu, act, rec_act, cifg);
             for (int64_t q = 0; q < G; ++q)
               for (int64_t j = 0; j < nu; ++j) out_dz[q * H + j0 + j] = dzr[q * nu + j];
             if (has_bias) for (int64_t k = 0; k < Gn; ++k) acc_b[k] += dzr[k];
@@ -891,17 +922,13 @@ std::vector<at::Tensor> fused_backward(
           const int64_t row = t * B + b;
           T_* dHr = pdH + b * P;
           T_* dHpr = pdHp + b * P;
-          live[b - b0] = !v.vd || v.vd[row];
+          live[b - b0] = v.live(row);
           if (!live[b - b0]) {
             for (int64_t j = 0; j < P; ++j) { dHpr[j] = dHr[j]; dhn[b * P + j] = T_(0); }
             continue;  // dC passes through unchanged
           }
-          for (int64_t j = 0; j < P; ++j) {
-            const T_ g = dHr[j] + pdout[row * P + j];
-            const T_ m = v.zh ? v.zh[row * P + j] : v.zp;
-            dhn[b * P + j] = (T_(1) - m) * g;
-            dHpr[j] = m * g;
-          }
+          for (int64_t j = 0; j < P; ++j)
+            zone_split(dHr[j] + pdout[row * P + j], v.zone_h(row * P + j), &dhn[b * P + j], &dHpr[j]);
         }
         // 2. projection: dh_raw = dh_new W_hr
         if (proj) gemm_rows(dhn + b0 * P, nb, P, pwr, H, pdhr + b0 * H);
@@ -928,17 +955,13 @@ std::vector<at::Tensor> fused_backward(
             continue;
           }
           const T_* zr = keep_z ? pz + row * GH : nullptr;  // pre-activations, kept only for GELU
-          auto zat = [zr](int64_t off) { return zr ? zr + off : nullptr; };
           const T_* gr = pg + row * GH;
           const T_* cn = pcn + row * H;
           const T_* c_prev = pc_all + t * B * H + b * H;
           T_* dCr = pdC + b * H;
           const T_* dh = pdhr + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            const T_ m = v.zc ? v.zc[row * H + j] : v.zp;
-            dcn[j] = (T_(1) - m) * dCr[j];  // grad reaching c_new through the carried state
-            dCr[j] = m * dCr[j];  // zoneout's direct path to c_{t-1}
-          }
+          // the grad reaching c_new through the carried state, and zoneout's direct path to c_{t-1}
+          for (int64_t j = 0; j < H; ++j) zone_split(dCr[j], v.zone_c(row * H + j), &dcn[j], &dCr[j]);
           const T_* cin = cn;
           if (ln_c) {
             const T_ mu = pmean_c[row], rs = prstd_c[row];
@@ -948,41 +971,13 @@ std::vector<at::Tensor> fused_backward(
             }
             cin = cl.data();
           }
-          act_fwd(act, cin, y.data(), H);
-          for (int64_t j = 0; j < H; ++j) {
-            do_[j] = dh[j] * y[j];  // h_raw = o act(cl)
-            dcl[j] = dh[j] * gr[oo + j];
-          }
-          act_bwd(act, cin, y.data(), dcl.data(), H);
+          output_bwd(dh, gr + lg.o, zr ? zr + lg.o : nullptr, cin, y.data(), do_.data(), dcl.data(), H, act,
+                     rec_act);  // h_raw = o act(cl)
           if (ln_c) {
             ln_bwd(dcl.data(), xc.data(), prstd_c[row], v.lcw, acc_lw.data(), acc_lb.data(), dcl.data(), H);
           }
-          act_bwd(rec_act, zat(oo), gr + oo, do_.data(), H);  // do_ is now dz_o
-          for (int64_t j = 0; j < H; ++j) {
-            T_ dc = dcn[j] + dcl[j];
-            if (peep) { dc += do_[j] * v.po[j]; dpo[j] += do_[j] * cn[j]; }
-            const T_ f = gr[fo + j], g = gr[go + j];
-            const T_ i = cifg ? T_(1) - f : gr[j];
-            df[j] = dc * c_prev[j];
-            di[j] = dc * g;
-            dg[j] = dc * i;
-            dCr[j] += dc * f;
-            if (cifg) df[j] -= di[j];  // i = 1 - f
-          }
-          act_bwd(rec_act, zat(fo), gr + fo, df.data(), H);
-          act_bwd(act, zat(go), gr + go, dg.data(), H);
-          if (!cifg) act_bwd(rec_act, zat(0), gr, di.data(), H);
-          for (int64_t j = 0; j < H; ++j) {
-            if (peep) {
-              dCr[j] += df[j] * v.pf[j];
-              dpf[j] += df[j] * c_prev[j];
-              if (!cifg) { dCr[j] += di[j] * v.pi[j]; dpi[j] += di[j] * c_prev[j]; }
-            }
-            if (!cifg) dzr[j] = di[j];
-            dzr[fo + j] = df[j];
-            dzr[go + j] = dg[j];
-            dzr[oo + j] = do_[j];
-          }
+          gates_bwd(dcn.data(), dcl.data(), do_.data(), gr, zr, lg, c_prev, cn, v.pi, v.pf, v.po, dCr, dpi, dpf,
+                    dpo, dzr, lg, di.data(), df.data(), dg.data(), H, act, rec_act, cifg);
           if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
             const T_* ghr = gh_kept ? pgh_saved + row * GH : gh_blk.data() + (b - b0) * GH;
             ln_bwd_raw(dzr, ghr, pmean_hh[row], prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(),
