@@ -61,6 +61,8 @@ def run_direction(x, h, c, p, opt, valid=None):
         i = 1.0 - f if cifg else ract(zi)
         g = act(zg)
         c_new = f * c + i * g
+        if opt.get("cell_clip"):
+            c_new = np.clip(c_new, -opt["cell_clip"], opt["cell_clip"])
         if opt.get("peephole"):
             zo = zo + ph[-1] * c_new
         o = ract(zo)
@@ -68,6 +70,8 @@ def run_direction(x, h, c, p, opt, valid=None):
         h_new = o * act(cc)
         if "weight_hr" in p:
             h_new = h_new @ p["weight_hr"].T
+            if opt.get("proj_clip"):
+                h_new = np.clip(h_new, -opt["proj_clip"], opt["proj_clip"])
         c_new = (1 - z_keep) * c_new + z_keep * c
         h_new = (1 - z_keep) * h_new + z_keep * h
         if valid is not None:

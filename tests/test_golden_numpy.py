@@ -25,6 +25,8 @@ CASES = {
     "everything": {"bidirectional": True, "layer_norm": True, "peephole": True, "forget_bias": 0.5,
                    "proj_size": 3, "zoneout": 0.2, "residual": True, "num_layers": 2, "activation": "relu"},
     "no_bias_peephole": {"bias": False, "peephole": True},
+    "cell_clip_peephole": {"cell_clip": 0.4, "peephole": True, "activation": "relu"},
+    "proj_clip_zoneout": {"proj_size": 3, "proj_clip": 0.2, "cell_clip": 0.5, "zoneout": 0.2},
 }
 
 
@@ -39,8 +41,7 @@ def test_matches_numpy(name, use_lengths, backend):
     out, (h, c) = lstm(x, lengths=lengths)
     params = {n: p.detach().numpy() for n, p in lstm.named_parameters()}
     cfg = lstm.config
-    np_opts = {k: getattr(cfg, k) for k in ("activation", "recurrent_activation", "peephole", "layer_norm", "cifg",
-                                            "forget_bias", "zoneout", "residual")}
+    np_opts = {k: getattr(cfg, k) for k in lstmkit.LSTMConfig.option_names("variant")}  # every variant option
     out_np, h_np, c_np = run_lstm(x.numpy(), params, np_opts, cfg.num_layers, cfg.bidirectional, 4, cfg.out_size,
                                   lengths)
     np.testing.assert_allclose(out.detach().numpy(), out_np, atol=1e-12, rtol=1e-10)

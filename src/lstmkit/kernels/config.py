@@ -85,6 +85,10 @@ class LSTMConfig:
     zoneout: float = _opt(0.0, "probability of keeping each unit of h and c from the previous step (training); "
                           "eval uses the expectation (Krueger et al. 2017)")
     residual: bool = _opt(False, "add each layer's input to its output wherever the widths are equal")
+    cell_clip: float = _opt(0.0, "v > 0 clips the cell state c_t to [-v, v] before the output gate and h read it "
+                            "(Sak et al. 2014; TensorFlow's cell_clip); 0 = off")
+    proj_clip: float = _opt(0.0, "v > 0 clips the projected h_t to [-v, v] (needs proj_size; Sak et al. 2014); "
+                            "0 = off")
     backend: str = _opt("auto", "\"auto\" or a name in lstmkit.kernels.BACKENDS (\"native\", \"fused\", "
                         "\"reference\", ...)", "setup")
     init: str = _opt("torch", "\"torch\" (uniform +-1/sqrt(H)) or \"keras\" (glorot-uniform, orthogonal "
@@ -140,6 +144,14 @@ class LSTMConfig:
             raise TypeError(f"forget_bias must be a float, got {self.forget_bias!r}")
         if not math.isfinite(self.forget_bias):
             raise ValueError(f"forget_bias must be finite, got {self.forget_bias}")
+        for name in ("cell_clip", "proj_clip"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"{name} must be a float (0 = off), got {v!r}")
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite value >= 0 (0 = off), got {v}")
+        if self.proj_clip > 0 and self.proj_size == 0:
+            raise ValueError("proj_clip clips the projected h, so it needs proj_size > 0")
         if not (isinstance(self.layer_norm_eps, (int, float)) and self.layer_norm_eps > 0):
             raise ValueError(f"layer_norm_eps must be a positive float, got {self.layer_norm_eps!r}")
         resolve_activation(self.activation, "activation")
@@ -194,10 +206,7 @@ class LSTMConfig:
 
     @property
     def is_vanilla_math(self) -> bool:
-        """True when the cell is exactly torch.nn.LSTM's (noise aside)."""
-        return (
-            self.activation == "tanh"
-            and self.recurrent_activation == "sigmoid"
-            and not (self.peephole or self.layer_norm or self.cifg or self.residual)
-            and self.forget_bias == 0.0
-        )
+        """True when the cell is exactly torch.nn.LSTM's (noise aside): every variant option but the two noises
+        (recurrent_dropout, zoneout) and layer_norm_eps at its default, read from the field list itself."""
+        return all(getattr(self, f.name) == f.default for f in self.option_fields("variant")
+                   if f.name not in ("recurrent_dropout", "zoneout", "layer_norm_eps"))

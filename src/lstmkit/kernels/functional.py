@@ -74,6 +74,8 @@ def cell_step(
     forget_bias: float,
     eps: float,
     rec_mask: Optional[Tensor] = None,
+    cell_clip: float = 0.0,
+    proj_clip: float = 0.0,
     zone_h: Zone = None,
     zone_c: Zone = None,
 ) -> tuple[Tensor, Tensor, Gates]:
@@ -107,6 +109,8 @@ def cell_step(
     i = 1.0 - f if cifg else rec_act(z_i)  # i_t = s(z_i), or 1 - f_t coupled (Greff et al. 2017)
     g = act(z_g)  # g_t = act(z_g)
     c_new = f * c + i * g  # c_t = f_t * c_{t-1} + i_t * g_t
+    if cell_clip:
+        c_new = c_new.clamp(-cell_clip, cell_clip)  # c_t clipped to [-v, v] (Sak et al. 2014)
     if w.w_ph is not None:
         z_o = z_o + p_o * c_new  # the output gate peeks at the new cell state c_t
     o = rec_act(z_o)  # o_t = s(z_o)
@@ -114,6 +118,8 @@ def cell_step(
     h_new = o * act(c_out)  # h_t = o_t * act([LN](c_t))
     if w.w_hr is not None:
         h_new = torch.matmul(h_new, w.w_hr.t())  # (B, P) projection h_t = W_hr h_t
+        if proj_clip:
+            h_new = h_new.clamp(-proj_clip, proj_clip)  # the projected h_t clipped to [-v, v]
     # Zoneout keeps each unit's previous value with probability p: new + mask * (old - new).
     if zone_c is not None:
         c_new = c_new + zone_c * (c - c_new)

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -438,12 +438,31 @@ def _split_columns(batch: int, hidden: int) -> bool:
 _N_IN = 17  # tensor inputs of _FusedDirection, before flags
 
 
+class KernelFlags(NamedTuple):
+    """The non-tensor arguments of one direction's kernel call, by name: the cell's options (passed to C++ as
+    its ``CellOptions`` struct) and how to run it."""
+
+    act: int  # activation ids (activations.py)
+    rec_act: int
+    cifg: bool
+    eps: float
+    zone_p: float  # zoneout's eval probability (0 in training, where masks are given)
+    cell_clip: float
+    proj_clip: float
+    save: bool  # keep what the backward pass needs
+    split: bool  # split the hidden units across threads (small batches); the backward splits the same way
+
+    def cell_options(self):
+        return _module.CellOptions(act=self.act, rec_act=self.rec_act, cifg=self.cifg, eps=self.eps,
+                                   zone_p=self.zone_p, cell_clip=self.cell_clip, proj_clip=self.proj_clip)
+
+
 def _recurrence_graph(inputs, flags, dtype_like: Tensor):
     """The kernel's contract written with differentiable torch ops (the reference loop): what a second-order
     gradient differentiates. ``inputs`` are _FusedDirection's tensor inputs; returns (out, h_n, c_n)."""
     (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias, rec_mask, zone_h,
      zone_c, valid) = inputs
-    act, rec_act, cifg, eps, zone_p, _save, _split = flags
+    eps, zone_p = flags.eps, flags.zone_p
 
     def opt(t):
         return t if t.numel() else None
@@ -453,9 +472,11 @@ def _recurrence_graph(inputs, flags, dtype_like: Tensor):
     if opt(bias) is not None:
         a = a + bias
     H = c0.shape[-1]
-    cfg = LSTMConfig(1, H, activation=activations.kernel_name(act),
-                     recurrent_activation=activations.kernel_name(rec_act), cifg=cifg,
-                     layer_norm_eps=eps)
+    P = h0.shape[-1]
+    cfg = LSTMConfig(1, H, activation=activations.kernel_name(flags.act),
+                     recurrent_activation=activations.kernel_name(flags.rec_act), cifg=flags.cifg,
+                     layer_norm_eps=eps, cell_clip=flags.cell_clip, proj_clip=flags.proj_clip,
+                     proj_size=P if P != H else 0)
     w = DirectionWeights(None, w_hh, None, None, opt(w_hr), opt(w_ph), None, None, opt(ln_hh_w), opt(ln_hh_b),
                          opt(ln_c_w), opt(ln_c_b))
     zh, zc = (opt(zone_h), opt(zone_c)) if zone_p == 0.0 else (zone_p, zone_p)
@@ -475,20 +496,19 @@ class _FusedDirection(torch.autograd.Function):
     @staticmethod
     def forward(a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias,
                 rec_mask, zone_h, zone_c, valid, flags):
-        act, rec_act, cifg, eps, zone_p, save, split = flags  # split: the backward splits the threads the same way
         inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
                                             rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
-        (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh) = (
-            _module.forward(*inputs, act, rec_act, cifg, eps, zone_p, save, _store_gh(w_hh), split))
+        (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh,
+         h_proj) = _module.forward(*inputs, flags.cell_options(), flags.save, _store_gh(w_hh), flags.split)
         return (out, h_all[-1], c_all[-1], gates, c_all, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c,
-                mean_ih, rstd_ih, gh)
+                mean_ih, rstd_ih, gh, h_proj)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         flags = inputs[-1]
         _out, _h_n, _c_n, gates, c_all, *saved = output
         ctx.flags = flags
-        ctx.split_columns = flags[-1]
+        ctx.split_columns = flags.split
         ctx.has_bias = inputs[12].numel() > 0
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
         ctx.save_for_backward(*inputs[:_N_IN], c_all, gates, *saved)
@@ -500,11 +520,10 @@ class _FusedDirection(torch.autograd.Function):
         inputs = saved[:_N_IN]
         if torch.is_grad_enabled():  # create_graph=True
             return _FusedDirection._graph_backward(ctx, inputs, dout, dh_n, dc_n)
-        act, rec_act, cifg, _eps, zone_p, _save, _split = ctx.flags
         (a, _h0, _c0, w_hh, w_hr, w_ph, ln_hh_w, _ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, _ln_ih_b, _bias, rec_mask,
          zone_h, zone_c, valid) = inputs
         (c_all, gates, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih,
-         gh) = saved[_N_IN:]
+         gh, h_proj) = saved[_N_IN:]
         dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
         dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
         dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
@@ -512,7 +531,7 @@ class _FusedDirection(torch.autograd.Function):
                                       ln_ih_w, a)]
         (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
             dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, *c[:11],
-            c[11], mean_ih, rstd_ih, gh, ctx.has_bias, act, rec_act, cifg, zone_p, ctx.split_columns)
+            c[11], mean_ih, rstd_ih, gh, h_proj, ctx.has_bias, ctx.flags.cell_options(), ctx.split_columns)
 
         def g(t):
             return t if t.numel() else None
@@ -566,8 +585,10 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
                _opt(w.ln_c_b), _opt(w.ln_ih_w), _opt(w.ln_ih_b), _opt(kernel_bias))
     # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
     save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
-    flags = (activations.kernel_id(cfg.activation), activations.kernel_id(cfg.recurrent_activation), cfg.cifg,
-             float(cfg.layer_norm_eps), zone_p, save, _split_columns(B, H))
+    flags = KernelFlags(act=activations.kernel_id(cfg.activation),
+                        rec_act=activations.kernel_id(cfg.recurrent_activation), cifg=cfg.cifg,
+                        eps=float(cfg.layer_norm_eps), zone_p=zone_p, cell_clip=float(cfg.cell_clip),
+                        proj_clip=float(cfg.proj_clip), save=save, split=_split_columns(B, H))
     out, h_n, c_n, gates, c_all, *_saved = _FusedDirection.apply(
         *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
         _opt(None if valid is None else valid.contiguous()), flags)

@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .config import LSTMConfig
 from .registry import Backend, Request, register
 from .stack import StackResult
 
@@ -19,6 +20,11 @@ def _kernel_name(device: torch.device, proj_size: int) -> str:
     return "ATen"
 
 
+# variant options native runs at any value: recurrent dropout is the identity in eval (training is refused
+# below), and layer_norm_eps means nothing without layer_norm
+_NATIVE_ANY_VALUE = frozenset({"recurrent_dropout", "layer_norm_eps"})
+
+
 class NativeBackend(Backend):
     name = "native"
     description = "torch's fused LSTM kernel"
@@ -27,17 +33,14 @@ class NativeBackend(Backend):
     def unsupported(self, req: Request) -> Optional[str]:
         cfg = req.config
         reasons = []
-        if cfg.activation != "tanh":
-            reasons.append(f"activation={cfg.activation!r}")
-        if cfg.recurrent_activation != "sigmoid":
-            reasons.append(f"recurrent_activation={cfg.recurrent_activation!r}")
-        for flag in ("peephole", "layer_norm", "cifg", "residual"):
-            if getattr(cfg, flag):
-                reasons.append(flag)
-        if cfg.forget_bias != 0.0:
-            reasons.append("forget_bias")
-        if cfg.zoneout > 0:  # eval uses zoneout's expectation, which is not the plain cell either
-            reasons.append("zoneout")
+        # torch's cell is LSTMConfig's defaults: any variant option away from its default is something native
+        # cannot run (zoneout too: eval uses its expectation, not the plain cell); read from the config's own
+        # list, so a new option is refused here without an edit
+        for f in LSTMConfig.option_fields("variant"):
+            value = getattr(cfg, f.name)
+            if f.name in _NATIVE_ANY_VALUE or value == f.default:
+                continue
+            reasons.append(f.name if isinstance(value, bool) else f"{f.name}={value!r}")
         if cfg.recurrent_dropout > 0 and req.training:  # identity in eval, so eval can stay native
             reasons.append("recurrent_dropout in training")
         if req.return_gates:

@@ -44,7 +44,7 @@ def recurrence(
         h_new, c_new, g = cell_step(
             a_t, h, c, w,
             act=act, rec_act=rec_act, cifg=cfg.cifg, forget_bias=fb, eps=cfg.layer_norm_eps,
-            rec_mask=noise.rec_mask, zone_h=zh, zone_c=zc,
+            rec_mask=noise.rec_mask, zone_h=zh, zone_c=zc, cell_clip=cfg.cell_clip, proj_clip=cfg.proj_clip,
         )
         if valid is not None:  # past a sequence's end: state frozen, output and gates zero
             m = valid[t].unsqueeze(-1)  # (B, 1)

@@ -28,6 +28,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "zoneout": {"zoneout": 0.1},
     "projection": {"proj_size": 2, "peephole": True},
     "residual": {"residual": True, "num_layers": 2},
+    "cell_clip": {"cell_clip": 0.3, "peephole": True},
+    "proj_clip": {"proj_size": 2, "proj_clip": 0.15, "cell_clip": 0.5, "zoneout": 0.1},
     "peephole_cifg_layer_norm": {"cifg": True, "peephole": True, "layer_norm": True},
     "cifg_relu_zoneout_bidirectional": {"cifg": True, "activation": "relu", "zoneout": 0.25,
                                         "bidirectional": True},

@@ -150,7 +150,7 @@ class LSTMCell(nn.Module):
         h, c, _ = cell_step(
             a, h, c, w, act=resolve_activation(cfg.activation), rec_act=resolve_activation(cfg.recurrent_activation),
             cifg=cfg.cifg, forget_bias=cfg.forget_bias, eps=cfg.layer_norm_eps,
-            rec_mask=rec_mask, zone_h=zone_h, zone_c=zone_c,
+            rec_mask=rec_mask, zone_h=zone_h, zone_c=zone_c, cell_clip=cfg.cell_clip, proj_clip=cfg.proj_clip,
         )
         if not batched:
             h, c = h.squeeze(0), c.squeeze(0)

@@ -172,6 +172,15 @@ inline void ln_bwd_raw(const T* dy, const T* x, T mean, T rstd, const T* w, T* d
 // ---- the cell's math, once: both thread schedules (rows, columns) call these -----------------------------
 // docs/equations.md writes out the forward and backward equations these implement.
 
+// The cell's options, by name: Python builds one (CellOptions(act=..., ...), see kernels/fused.py) per call.
+struct CellOptions {
+  int64_t act = 0, rec_act = 1;  // activation ids (kernels/activations.py)
+  bool cifg = false;
+  double eps = 1e-5;  // layer norms
+  double zone_p = 0.0;  // zoneout's eval probability where no mask is given
+  double cell_clip = 0.0, proj_clip = 0.0;  // 0 = off
+};
+
 // Where the gate blocks [i,] f, g, o start in a row whose blocks are `n` apart (cifg: no i block; rows f, g, o).
 struct GateLayout {
   int64_t i, f, g, o;
@@ -196,7 +205,7 @@ inline void zone_split(T g, T m, T* d_fresh, T* d_prev) {
 // peephole terms to z, writes the gate activations into g (same layout) and the new cell state into cn.
 template <typename T>
 inline void gates_fwd(T* z, T* g, const T* c_prev, T* cn, const T* pi, const T* pf, const T* po, int64_t n,
-                      int64_t act, int64_t rec_act, bool cifg) {
+                      int64_t act, int64_t rec_act, bool cifg, T clip = T(0)) {
   const GateLayout L(cifg, n);
   const int64_t fo = L.f, go = L.g, oo = L.o;
   if (pf) {
@@ -210,6 +219,7 @@ inline void gates_fwd(T* z, T* g, const T* c_prev, T* cn, const T* pi, const T* 
     const T i = cifg ? T(1) - g[fo + j] : g[j];
     cn[j] = g[fo + j] * c_prev[j] + i * g[go + j];  // c = f c_{t-1} + i g
   }
+  if (clip > T(0)) for (int64_t j = 0; j < n; ++j) cn[j] = clamp_nan(cn[j], -clip, clip);  // cell_clip
   if (po) for (int64_t j = 0; j < n; ++j) z[oo + j] += po[j] * cn[j];
   act_fwd(rec_act, z + oo, g + oo, n);  // o = s(z_o)
 }
@@ -238,12 +248,13 @@ template <typename T>
 inline void gates_bwd(const T* dcn, const T* dcl, const T* do_, const T* g, const T* z, GateLayout lg,
                       const T* c_prev, const T* cn, const T* pi, const T* pf, const T* po, T* dc_prev, T* dpi,
                       T* dpf, T* dpo, T* dz, GateLayout lz, T* di, T* df, T* dg, int64_t n, int64_t act,
-                      int64_t rec_act, bool cifg) {
+                      int64_t rec_act, bool cifg, T clip = T(0)) {
   const bool peep = pf != nullptr;
   auto zat = [z](int64_t off) { return z ? z + off : nullptr; };
   for (int64_t j = 0; j < n; ++j) {
     T dc = dcn[j] + dcl[j];
     if (peep) { dc += do_[j] * po[j]; dpo[j] += do_[j] * cn[j]; }  // z_o peeks at c_t
+    if (clip > T(0) && !(cn[j] > -clip && cn[j] < clip)) dc = T(0);  // cell_clip: no gradient where clipped
     const T f = g[lg.f + j], gg = g[lg.g + j];
     const T i = cifg ? T(1) - f : g[lg.i + j];
     df[j] = dc * c_prev[j];
@@ -502,8 +513,10 @@ std::vector<at::Tensor> fused_forward(
     const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
     const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
     const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w, const at::Tensor& ln_ih_b,
-    const at::Tensor& bias, int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, bool save,
-    bool store_gh, bool split_columns) {
+    const at::Tensor& bias, const CellOptions& opt, bool save, bool store_gh, bool split_columns) {
+  const int64_t act = opt.act, rec_act = opt.rec_act;
+  const bool cifg = opt.cifg;
+  const double eps = opt.eps, zone_p = opt.zone_p;
   TORCH_CHECK(a.dim() == 3 && h0.dim() == 2 && c0.dim() == 2 && w_hh.dim() == 2, "lstmkit fused: bad ranks");
   const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
   const bool proj = has(w_hr), peep = has(w_ph);
@@ -558,6 +571,9 @@ std::vector<at::Tensor> fused_forward(
   // norm's backward is to read it back instead of recomputing it (store_gh, chosen by the caller)
   store_gh = store_gh && save && has(ln_hh_w);
   auto gh = pooled_empty({store_gh ? T : 1, B, GH}, opts);
+  // proj_clip's backward needs the clipped projection before zoneout mixed it into h_t
+  const bool keep_hp = save && proj && opt.proj_clip > 0;
+  auto h_proj = keep_hp ? pooled_empty({T, B, P}, opts) : pooled_empty({0}, opts);
   auto rh = has(rec_mask) ? pooled_empty({B, P}, opts) : pooled_empty({0}, opts);
   // Small batches (the caller decides, split_columns): splitting the rows leaves each thread few rows per step
   // and the whole of W_hh to stream from memory, and one row cannot be split at all. Instead each thread owns
@@ -630,7 +646,7 @@ std::vector<at::Tensor> fused_forward(
             const T_* c_prev = cp + b * H + j0;
             T_* cn = pcn + (keep_cn ? row : b) * H + j0;
             gates_fwd(zk.data(), gk.data(), c_prev, cn, v.pi ? v.pi + j0 : nullptr, v.pf ? v.pf + j0 : nullptr,
-                      v.po ? v.po + j0 : nullptr, nu, act, rec_act, cifg);
+                      v.po ? v.po + j0 : nullptr, nu, act, rec_act, cifg, T_(opt.cell_clip));
             for (int64_t q = 0; q < G; ++q)
               for (int64_t j = 0; j < nu; ++j) {
                 pg[srow * GH + q * H + j0 + j] = gk[q * nu + j];
@@ -685,7 +701,7 @@ std::vector<at::Tensor> fused_forward(
           }
           if (pbias) for (int64_t k = 0; k < GH; ++k) zr[k] += pbias[k];
           T_* cn = pcn + (keep_cn ? row : b) * H;
-          gates_fwd(zr, gr, c_prev, cn, v.pi, v.pf, v.po, H, act, rec_act, cifg);
+          gates_fwd(zr, gr, c_prev, cn, v.pi, v.pf, v.po, H, act, rec_act, cifg, T_(opt.cell_clip));
           const T_* cin = cn;
           if (v.lcw) {
             prstd_c[srow] = ln_fwd(cn, v.lcw, v.lcb, cl.data(), H, eps, pmean_c + srow);
@@ -698,6 +714,11 @@ std::vector<at::Tensor> fused_forward(
         }
         if (proj) {  // (nb, P) = h_raw W_hr^T
           gemm_rows(phr + (save ? t * B + b0 : b0) * H, nb, H, pwrt, P, hnext + b0 * P);
+          if (opt.proj_clip > 0) {  // proj_clip, before zoneout and lengths see the new h
+            const T_ v_clip = T_(opt.proj_clip);
+            for (int64_t k = b0 * P; k < b1 * P; ++k) hnext[k] = clamp_nan(hnext[k], -v_clip, v_clip);
+            if (keep_hp) std::copy(hnext + b0 * P, hnext + b1 * P, h_proj.data_ptr<T_>() + (t * B + b0) * P);
+          }
         }
         // zoneout and lengths: new state and output
         for (int64_t b = b0; b < b1; ++b) {
@@ -718,7 +739,8 @@ std::vector<at::Tensor> fused_forward(
     c_all = c_all.narrow(0, T % 2, 1);
   }
   if (!store_gh) gh = pooled_empty({0}, opts);
-  return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh};
+  return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh,
+          h_proj};
 }
 
 // Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias}.
@@ -730,7 +752,10 @@ std::vector<at::Tensor> fused_backward(
     const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
     const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
     const at::Tensor& a, const at::Tensor& mean_ih, const at::Tensor& rstd_ih, const at::Tensor& gh_saved,
-    bool has_bias, int64_t act, int64_t rec_act, bool cifg, double zone_p, bool split_columns) {
+    const at::Tensor& h_proj, bool has_bias, const CellOptions& opt, bool split_columns) {
+  const int64_t act = opt.act, rec_act = opt.rec_act;
+  const bool cifg = opt.cifg;
+  const double zone_p = opt.zone_p;
   const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
   const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w), ln_ih = has(ln_ih_w);
   auto opts = gates.options();
@@ -857,7 +882,7 @@ std::vector<at::Tensor> fused_backward(
             gates_bwd(dcn.data(), dcl.data(), do_.data(), gr, zr, lg, c_prev, cn, v.pi ? v.pi + j0 : nullptr,
                       v.pf ? v.pf + j0 : nullptr, v.po ? v.po + j0 : nullptr, dCr, acc_p.data(),
                       acc_p.data() + nu, acc_p.data() + 2 * nu, dzr, GateLayout(cifg, nu), di.data(), df.data(),
-                      dg.data(), nu, act, rec_act, cifg);
+                      dg.data(), nu, act, rec_act, cifg, T_(opt.cell_clip));
             for (int64_t q = 0; q < G; ++q)
               for (int64_t j = 0; j < nu; ++j) out_dz[q * H + j0 + j] = dzr[q * nu + j];
             if (has_bias) for (int64_t k = 0; k < Gn; ++k) acc_b[k] += dzr[k];
@@ -931,6 +956,12 @@ std::vector<at::Tensor> fused_backward(
             zone_split(dHr[j] + pdout[row * P + j], v.zone_h(row * P + j), &dhn[b * P + j], &dHpr[j]);
         }
         // 2. projection: dh_raw = dh_new W_hr
+        if (proj && opt.proj_clip > 0) {  // proj_clip: no gradient where the projection was clipped
+          const T_ v_clip = T_(opt.proj_clip);
+          const T_* hp = h_proj.data_ptr<T_>() + t * B * P;
+          for (int64_t k = b0 * P; k < b1 * P; ++k)
+            if (!(hp[k] > -v_clip && hp[k] < v_clip)) dhn[k] = T_(0);
+        }
         if (proj) gemm_rows(dhn + b0 * P, nb, P, pwr, H, pdhr + b0 * H);
         if (ln_hh && !gh_kept && nb > 0) {  // W_hh h_{t-1} for this block again, for the recurrent layer norm's backward
           const T_* hprev = ph_all_c + (t * B + b0) * P;
@@ -977,7 +1008,7 @@ std::vector<at::Tensor> fused_backward(
             ln_bwd(dcl.data(), xc.data(), prstd_c[row], v.lcw, acc_lw.data(), acc_lb.data(), dcl.data(), H);
           }
           gates_bwd(dcn.data(), dcl.data(), do_.data(), gr, zr, lg, c_prev, cn, v.pi, v.pf, v.po, dCr, dpi, dpf,
-                    dpo, dzr, lg, di.data(), df.data(), dg.data(), H, act, rec_act, cifg);
+                    dpo, dzr, lg, di.data(), df.data(), dg.data(), H, act, rec_act, cifg, T_(opt.cell_clip));
           if (ln_hh) {  // z = a + LN(W_hh h): the recurrent GEMM's gradient goes through the layer norm
             const T_* ghr = gh_kept ? pgh_saved + row * GH : gh_blk.data() + (b - b0) * GH;
             ln_bwd_raw(dzr, ghr, pmean_hh[row], prstd_hh[row], plnw, acc_hw.data(), acc_hb.data(),
@@ -1092,6 +1123,19 @@ at::Tensor bernoulli_mask(int64_t n, double p, int64_t seed) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  namespace py = pybind11;
+  py::class_<CellOptions>(m, "CellOptions", "the cell's options of one kernel call, by name")
+      .def(py::init([](int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, double cell_clip,
+                       double proj_clip) { return CellOptions{act, rec_act, cifg, eps, zone_p, cell_clip, proj_clip}; }),
+           py::kw_only(), py::arg("act"), py::arg("rec_act"), py::arg("cifg"), py::arg("eps"), py::arg("zone_p"),
+           py::arg("cell_clip") = 0.0, py::arg("proj_clip") = 0.0)
+      .def_readonly("act", &CellOptions::act)
+      .def_readonly("rec_act", &CellOptions::rec_act)
+      .def_readonly("cifg", &CellOptions::cifg)
+      .def_readonly("eps", &CellOptions::eps)
+      .def_readonly("zone_p", &CellOptions::zone_p)
+      .def_readonly("cell_clip", &CellOptions::cell_clip)
+      .def_readonly("proj_clip", &CellOptions::proj_clip);
   m.def("release_buffers", []() { return BufferPool::get().release(); },
         "free the pooled buffers no tensor uses; returns the bytes freed");
   m.def("bernoulli_mask", &bernoulli_mask, "0/1 float32 mask from the splitmix64 hash (kernels/masks.py)");
