@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import textwrap
@@ -22,6 +23,11 @@ def _opt(default: Any, doc: str, kind: str = "variant") -> Any:
     """A config field with its documentation and kind: "shape" (sizes and layout), "torch" (torch.nn.LSTM's
     other arguments), "variant" (the math of the cell and the stack), "setup" (backend and initialisation)."""
     return field(default=default, metadata={"doc": doc, "kind": kind})
+
+
+@functools.lru_cache(maxsize=None)
+def _option_fields(cls: type, kinds: tuple[str, ...]) -> tuple[dataclasses.Field, ...]:
+    return tuple(f for f in dataclasses.fields(cls) if not kinds or f.metadata.get("kind") in kinds)
 
 
 def keyword_signature(fn: Callable, names: Sequence[str], drop: str = "options") -> inspect.Signature:
@@ -99,7 +105,7 @@ class LSTMConfig:
     @classmethod
     def option_fields(cls, *kinds: str) -> tuple[dataclasses.Field, ...]:
         """The fields of the given kinds ("shape", "torch", "variant", "setup"), all when none is given."""
-        return tuple(f for f in dataclasses.fields(cls) if not kinds or f.metadata.get("kind") in kinds)
+        return _option_fields(cls, kinds)
 
     @classmethod
     def option_names(cls, *kinds: str) -> tuple[str, ...]:
@@ -204,9 +210,10 @@ class LSTMConfig:
         """Residual connections join every layer whose input and output widths are equal."""
         return self.residual and self.layer_input_size(layer) == self.layer_output_size
 
-    @property
+    @functools.cached_property
     def is_vanilla_math(self) -> bool:
         """True when the cell is exactly torch.nn.LSTM's (noise aside): every variant option but the two noises
-        (recurrent_dropout, zoneout) and layer_norm_eps at its default, read from the field list itself."""
+        (recurrent_dropout, zoneout) and layer_norm_eps at its default, read from the field list itself
+        (once per config: dispatch asks on every call)."""
         return all(getattr(self, f.name) == f.default for f in self.option_fields("variant")
                    if f.name not in ("recurrent_dropout", "zoneout", "layer_norm_eps"))

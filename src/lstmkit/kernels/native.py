@@ -23,6 +23,8 @@ def _kernel_name(device: torch.device, proj_size: int) -> str:
 # variant options native runs at any value: recurrent dropout is the identity in eval (training is refused
 # below), and layer_norm_eps means nothing without layer_norm
 _NATIVE_ANY_VALUE = frozenset({"recurrent_dropout", "layer_norm_eps"})
+_NATIVE_DEFAULTS = tuple((f.name, f.default) for f in LSTMConfig.option_fields("variant")
+                         if f.name not in _NATIVE_ANY_VALUE)
 
 
 class NativeBackend(Backend):
@@ -36,11 +38,10 @@ class NativeBackend(Backend):
         # torch's cell is LSTMConfig's defaults: any variant option away from its default is something native
         # cannot run (zoneout too: eval uses its expectation, not the plain cell); read from the config's own
         # list, so a new option is refused here without an edit
-        for f in LSTMConfig.option_fields("variant"):
-            value = getattr(cfg, f.name)
-            if f.name in _NATIVE_ANY_VALUE or value == f.default:
-                continue
-            reasons.append(f.name if isinstance(value, bool) else f"{f.name}={value!r}")
+        for name, default in _NATIVE_DEFAULTS:
+            value = getattr(cfg, name)
+            if value != default:
+                reasons.append(name if isinstance(value, bool) else f"{name}={value!r}")
         if cfg.recurrent_dropout > 0 and req.training:  # identity in eval, so eval can stay native
             reasons.append("recurrent_dropout in training")
         if req.return_gates:
