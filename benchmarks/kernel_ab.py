@@ -2,12 +2,16 @@
 current one, in one process, switched call by call.
 
 Usage:
-    python benchmarks/kernel_ab.py --before-rev 8a55e90 --threads 2 --out benchmarks/results/kernel-ab-cpu.md
+    python benchmarks/kernel_ab.py --before-rev 2d26304 --threads 2
+    python benchmarks/kernel_ab.py --before-rev 8a55e90 --positional --rounds 40 \
+        --out benchmarks/results/kernel-ab-cpu.md
 
 The earlier ``csrc/fused_cpu.cpp`` (``git show REV:...``) is compiled with the same flags as the lazy build
-(about a minute); both kernels must take the same Python-side arguments (a change that alters the boundary
-cannot be measured this way). Each shape's training step (forward + backward) runs on the two kernels in
-turn, in every round; medians of CPU time (all threads) and of wall time, and the after/before ratios.
+(about a minute). Both kernels are called through today's Python side; ``--positional`` wraps a kernel from
+before the named boundary (``CellOptions``, commit 14e094d) in a small adapter that passes the options
+positionally, as that kernel expects (a few microseconds per call against the before kernel). Each shape's
+training step (forward + backward) runs on the two kernels in turn, in every round; medians of CPU time (all
+threads) and of wall time, and the after/before ratios.
 """
 
 from __future__ import annotations
@@ -52,11 +56,31 @@ def build_before(rev: str, tmp: Path):
                 extra_ldflags=fused._LDFLAGS, build_directory=str(build), verbose=False)
 
 
+class PositionalKernel:
+    """A kernel with the positional boundary of revisions before 14e094d, called as today's kernel is."""
+
+    def __init__(self, old, new):
+        self.old, self.CellOptions = old, new.CellOptions
+
+    def forward(self, *args):
+        *inputs, o, save, store_gh, split = args
+        outs = self.old.forward(*inputs, o.act, o.rec_act, o.cifg, o.eps, o.zone_p, save, store_gh, split)
+        return [*outs, torch.empty(0)]  # no h_proj: that kernel has no proj_clip
+
+    def backward(self, *args):
+        *rest, gh, _h_proj, has_bias, o, split = args
+        return self.old.backward(*rest, gh, has_bias, o.act, o.rec_act, o.cifg, o.zone_p, split)
+
+    def __getattr__(self, name):
+        return getattr(self.old, name)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--before-rev", required=True, help="the git revision whose kernel source is 'before'")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=30)
+    p.add_argument("--positional", action="store_true", help="the before kernel predates CellOptions")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -65,7 +89,10 @@ def main(argv=None) -> int:
         sys.exit(f"the fused kernel is unavailable: {fused.extension_error()}")
     with tempfile.TemporaryDirectory() as tmp:
         # prebuilt.bench names its two kernels "native" and "prebuilt": here they are before and after
-        kernels = {"native": build_before(args.before_rev, Path(tmp)), "prebuilt": after}
+        before = build_before(args.before_rev, Path(tmp))
+        if args.positional:
+            before = PositionalKernel(before, after)
+        kernels = {"native": before, "prebuilt": after}
         lines = ["| shape | B x T x I | before CPU ms | after CPU ms | ratio | before wall ms | after wall ms "
                  "| ratio |", "|---|---|---|---|---|---|---|---|"]
         for shape in SHAPES:
