@@ -27,7 +27,16 @@ from pathlib import Path
 from setuptools import setup
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE / "src" / "lstmkit" / "kernels" / "csrc" / "fused_cpu.cpp"
+SOURCE = HERE / "src" / "lstmkit" / "kernels" / "csrc" / "fused_cpu.cpp"  # includes csrc/lstm_cell.h
+
+
+def _source_digest() -> str:
+    """SHA-256 over every file of csrc/, as lstmkit.kernels.fused.source_digest computes it (keep them alike:
+    the wheel test checks that a fresh wheel's manifest matches the installation)."""
+    h = hashlib.sha256()
+    for f in sorted(SOURCE.parent.glob("*.[ch]*")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 EXT_NAME = "lstmkit.kernels._fused_cpu_prebuilt"
 MANIFEST = "_fused_cpu_prebuilt.json"
 
@@ -72,7 +81,7 @@ def _manifest() -> dict:
     cflags, cpu_flags = _portable_flags()
     return {
         "module": EXT_NAME.rsplit(".", 1)[1],
-        "source_sha256": hashlib.sha256(SOURCE.read_bytes()).hexdigest(),
+        "source_sha256": _source_digest(),
         "torch_version": torch.__version__,
         "torch_git_version": str(getattr(torch.version, "git_version", "")),
         "cxx11_abi": str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")),
@@ -122,8 +131,9 @@ def _extensions() -> list:
     # warnings on, for lstmkit's code only: torch's headers as system headers (-isystem overrides their -I)
     warnings = ["-Wall", "-Wextra", *(f"-isystem{p}" for p in include_paths())]
     # setuptools wants the source relative to this file
-    return [CppExtension(EXT_NAME, sources=[str(SOURCE.relative_to(HERE))], extra_compile_args=cflags + warnings,
-                         extra_link_args=["-fopenmp"])]
+    depends = [str(f.relative_to(HERE)) for f in sorted(SOURCE.parent.glob("*.h"))]  # rebuild on a header change
+    return [CppExtension(EXT_NAME, sources=[str(SOURCE.relative_to(HERE))], depends=depends,
+                         extra_compile_args=cflags + warnings, extra_link_args=["-fopenmp"])]
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildKernel} if torch is not None else {})

@@ -46,9 +46,13 @@ SHAPES = [
 def build_before(rev: str, tmp: Path):
     from torch.utils.cpp_extension import load
 
-    src = tmp / "fused_cpu_before.cpp"
-    src.write_text(subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{SOURCE}"], check=True,
-                                  capture_output=True, text=True).stdout)
+    csrc = str(Path(SOURCE).parent)
+    names = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{rev}:{csrc}"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in names:  # the kernel and the headers it includes, as they were at rev
+        (tmp / name).write_text(subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{csrc}/{name}"],
+                                               check=True, capture_output=True, text=True).stdout)
+    src = tmp / Path(SOURCE).name
     fused._put_ninja_on_path()
     build = tmp / "build"
     build.mkdir()
@@ -101,8 +105,8 @@ def main(argv=None) -> int:
         fused._module = after
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", SOURCE], capture_output=True,
-                           text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", str(Path(SOURCE).parent)],
+                           capture_output=True, text=True).stdout.strip()
     header = (f"Machine: {machine()}\n\nCommand: `python benchmarks/kernel_ab.py {' '.join(argv or sys.argv[1:])}`"
               f"\n\nbefore = {SOURCE} at {args.before_rev}; after = the working tree at {head}"
               f"{' (uncommitted changes)' if dirty else ''}. Training step (forward + backward), medians of "

@@ -43,7 +43,16 @@ from .stack import DirectionResult, Noise, run_stack
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"
+_SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"  # includes csrc/lstm_cell.h
+
+
+def source_digest() -> str:
+    """SHA-256 over every file of csrc/ (name and contents, in name order): what the binary is built from.
+    setup.py computes the same for the wheel's manifest."""
+    h = hashlib.sha256()
+    for f in sorted(_SOURCE.parent.glob("*.[ch]*")):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
 # -fno-trapping-math lets gcc vectorise the float->int step of vexp; it changes no results. -fopenmp: ATen's
 # at::parallel_for is an inline `#pragma omp parallel` that runs serially in code compiled without it (the
 # library resolves to the libgomp torch already loaded), and it honours the layer norms' `omp simd` sums.
@@ -118,7 +127,7 @@ def build_key() -> str:
     import sysconfig
 
     parts = [
-        _SOURCE.read_bytes().decode("utf-8", "replace"), " ".join(_CFLAGS + _LDFLAGS), _compiler_id(),
+        source_digest(), " ".join(_CFLAGS + _LDFLAGS), _compiler_id(),
         torch.__version__, str(getattr(torch.version, "git_version", "")),
         str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")), os.path.dirname(torch.__file__),
         sys.implementation.cache_tag or "", str(sysconfig.get_config_var("EXT_SUFFIX")), _cpu_fingerprint(),
@@ -155,7 +164,7 @@ def installation_manifest() -> dict:
     import sysconfig
 
     return {
-        "source_sha256": hashlib.sha256(_SOURCE.read_bytes()).hexdigest(),
+        "source_sha256": source_digest(),
         "torch_version": torch.__version__,
         "torch_git_version": str(getattr(torch.version, "git_version", "")),
         "cxx11_abi": str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")),
