@@ -15,13 +15,11 @@ The prebuilt kernel is compiled for a portable CPU baseline (x86-64-v3 on x86-64
 features it needs; ``lstmkit.kernels.fused`` loads it only where all of them match.
 """
 
-import hashlib
 import json
 import os
 import platform
 import shutil
 import sys
-import sysconfig
 from pathlib import Path
 
 from setuptools import setup
@@ -30,13 +28,15 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "src" / "lstmkit" / "kernels" / "csrc" / "fused_cpu.cpp"  # includes csrc/lstm_cell.h
 
 
-def _source_digest() -> str:
-    """SHA-256 over every file of csrc/, as lstmkit.kernels.fused.source_digest computes it (keep them alike:
-    the wheel test checks that a fresh wheel's manifest matches the installation)."""
-    h = hashlib.sha256()
-    for f in sorted(SOURCE.parent.glob("*.[ch]*")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+def _kernel_manifest_module():
+    """lstmkit/kernels/_manifest.py, loaded by path (the package itself is not importable while it builds):
+    the one definition of what the running installation compares a shipped kernel against."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_lstmkit_manifest", HERE / "src/lstmkit/kernels/_manifest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 EXT_NAME = "lstmkit.kernels._fused_cpu_prebuilt"
 MANIFEST = "_fused_cpu_prebuilt.json"
 
@@ -79,18 +79,8 @@ except ImportError:  # an isolated build, or a machine without torch: a pure-Pyt
 
 def _manifest() -> dict:
     cflags, cpu_flags = _portable_flags()
-    return {
-        "module": EXT_NAME.rsplit(".", 1)[1],
-        "source_sha256": _source_digest(),
-        "torch_version": torch.__version__,
-        "torch_git_version": str(getattr(torch.version, "git_version", "")),
-        "cxx11_abi": str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")),
-        "python_cache_tag": sys.implementation.cache_tag or "",
-        "ext_suffix": str(sysconfig.get_config_var("EXT_SUFFIX")),
-        "machine": platform.machine().lower(),
-        "cpu_flags": cpu_flags,
-        "cflags": cflags,
-    }
+    return {"module": EXT_NAME.rsplit(".", 1)[1], **_kernel_manifest_module().installation_manifest(),
+            "cpu_flags": cpu_flags, "cflags": cflags}
 
 
 if torch is not None:

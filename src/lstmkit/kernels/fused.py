@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from . import activations, masks
+from ._manifest import CSRC, installation_manifest, source_digest
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates
 from .reference import recurrence  # the specification the kernel is held to (and double backward)
@@ -43,16 +44,7 @@ from .stack import DirectionResult, Noise, run_stack
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_name("csrc") / "fused_cpu.cpp"  # includes csrc/lstm_cell.h
-
-
-def source_digest() -> str:
-    """SHA-256 over every file of csrc/ (name and contents, in name order): what the binary is built from.
-    setup.py computes the same for the wheel's manifest."""
-    h = hashlib.sha256()
-    for f in sorted(_SOURCE.parent.glob("*.[ch]*")):
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+_SOURCE = CSRC / "fused_cpu.cpp"  # includes csrc/lstm_cell.h
 # -fno-trapping-math lets gcc vectorise the float->int step of vexp; it changes no results. -fopenmp: ATen's
 # at::parallel_for is an inline `#pragma omp parallel` that runs serially in code compiled without it (the
 # library resolves to the libgomp torch already loaded), and it honours the layer norms' `omp simd` sums.
@@ -156,22 +148,6 @@ def _import_built(build: Path, name: str):
 def _cpu_flags() -> set:
     line = _cpu_fingerprint()
     return set(line.split(":", 1)[1].split()) if ":" in line else set()
-
-
-def installation_manifest() -> dict:
-    """What a prebuilt kernel must have been built for to load here (``setup.py`` writes the same keys)."""
-    import platform
-    import sysconfig
-
-    return {
-        "source_sha256": source_digest(),
-        "torch_version": torch.__version__,
-        "torch_git_version": str(getattr(torch.version, "git_version", "")),
-        "cxx11_abi": str(getattr(torch._C, "_GLIBCXX_USE_CXX11_ABI", "")),
-        "python_cache_tag": sys.implementation.cache_tag or "",
-        "ext_suffix": str(sysconfig.get_config_var("EXT_SUFFIX")),
-        "machine": platform.machine().lower(),
-    }
 
 
 def prebuilt_mismatch(manifest: dict) -> Optional[str]:
