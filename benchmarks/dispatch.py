@@ -21,7 +21,7 @@ import torch
 import lstmkit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from speed import fmt, machine, measure  # noqa: E402
+from speed import fmt, machine, measure, report  # noqa: E402
 
 HIDDEN = (16, 32, 64, 128, 256)
 BATCH = (1, 8, 32, 128)
@@ -72,11 +72,7 @@ def main(argv=None) -> int:
         print(lines[-1], file=sys.stderr, flush=True)
     header = (f"Machine: {machine()}\n\nCommand: `python benchmarks/dispatch.py {' '.join(argv or sys.argv[1:])}`"
               "\n\nT=100, I=32, one layer, times in ms (medians, interleaved).\n\n")
-    text = header + "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(header + "\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -28,7 +28,7 @@ from lstmkit.kernels import fused
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prebuilt import bench  # noqa: E402
-from speed import machine  # noqa: E402
+from speed import machine, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "src/lstmkit/kernels/csrc/fused_cpu.cpp"
@@ -92,11 +92,10 @@ def main(argv=None) -> int:
     if after is None:
         sys.exit(f"the fused kernel is unavailable: {fused.extension_error()}")
     with tempfile.TemporaryDirectory() as tmp:
-        # prebuilt.bench names its two kernels "native" and "prebuilt": here they are before and after
         before = build_before(args.before_rev, Path(tmp))
         if args.positional:
             before = PositionalKernel(before, after)
-        kernels = {"native": before, "prebuilt": after}
+        kernels = {"before": before, "after": after}
         lines = ["| shape | B x T x I | before CPU ms | after CPU ms | ratio | before wall ms | after wall ms "
                  "| ratio |", "|---|---|---|---|---|---|---|---|"]
         for shape in SHAPES:
@@ -111,11 +110,7 @@ def main(argv=None) -> int:
               f"\n\nbefore = {SOURCE} at {args.before_rev}; after = the working tree at {head}"
               f"{' (uncommitted changes)' if dirty else ''}. Training step (forward + backward), medians of "
               f"{args.rounds} interleaved rounds; ratio = after / before.\n\n")
-    text = header + "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    report(header + "\n".join(lines) + "\n", args.out)
     return 0
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -265,6 +265,14 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}; torch {torch.__version__}; {torch.get_num_threads()} threads; Python {platform.python_version()}"
+
+
+def report(text: str, out: Optional[Path]) -> None:
+    """Print a benchmark's table and, with ``--out``, record it (the benchmarks' results files)."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
 
 
 def main(argv=None) -> int:

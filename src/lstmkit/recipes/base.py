@@ -67,8 +67,7 @@ def _model_fields() -> list:
                   "doc": "text recipes: embedding width"}))]
     for n in MODEL_LSTM_OPTIONS:
         f = defaults[n]
-        default = "tanh" if n == "activation" else f.default
-        fields.append((n, type(default), field(default=default, metadata=dict(f.metadata))))
+        fields.append((n, type(f.default), field(default=f.default, metadata=dict(f.metadata))))
     return fields
 
 
