@@ -3,13 +3,14 @@ current one, in one process, switched call by call.
 
 Usage:
     python benchmarks/kernel_ab.py --before-rev 2d26304 --threads 2
-    python benchmarks/kernel_ab.py --before-rev 8a55e90 --positional --rounds 40 \
+    python benchmarks/kernel_ab.py --before-rev 730c6da --boundary cell-options --rounds 40 \
         --out benchmarks/results/kernel-ab-cpu.md
 
 The earlier ``csrc/fused_cpu.cpp`` (``git show REV:...``) is compiled with the same flags as the lazy build
-(about a minute). Both kernels are called through today's Python side; ``--positional`` wraps a kernel from
-before the named boundary (``CellOptions``, commit 14e094d) in a small adapter that passes the options
-positionally, as that kernel expects (a few microseconds per call against the before kernel). Each shape's
+(about a minute). Both kernels are called through today's Python side; ``--boundary`` names the before
+kernel's boundary where it predates the named one of ``kernels/boundary.py``, and a small adapter
+(:class:`OrderedKernel`) passes it the tensors in its order (a few microseconds per call, against the before
+kernel). Each shape's
 training step (forward + backward) runs on the two kernels in turn, in every round; medians of CPU time (all
 threads) and of wall time, and the after/before ratios.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 from lstmkit.kernels import fused
+from lstmkit.kernels.boundary import DIFFERENTIABLE, CellOptions, KernelSaved, empty_like_absent
 
 sys.path.insert(0, str(Path(__file__).parent))
 from prebuilt import bench  # noqa: E402
@@ -60,20 +62,46 @@ def build_before(rev: str, tmp: Path):
                 extra_ldflags=fused._LDFLAGS, build_directory=str(build), verbose=False)
 
 
-class PositionalKernel:
-    """A kernel with the positional boundary of revisions before 14e094d, called as today's kernel is."""
+# The argument orders of the kernels from before the named boundary (kernels/boundary.py), as they took them.
+_OLD_FORWARD_INPUTS = ("a", "h0", "c0", "w_hh", "w_hr", "w_ph", "ln_hh_w", "ln_hh_b", "ln_c_w", "ln_c_b", "rec_mask",
+                       "zone_h", "zone_c", "valid", "ln_ih_w", "ln_ih_b", "bias")
+_OLD_BACKWARD_SAVED = ("h_all", "c_all", "z", "gates", "c_new", "h_raw", "mean_hh", "rstd_hh", "mean_c", "rstd_c")
+_OLD_BACKWARD_INPUTS = ("w_hh", "w_hr", "w_ph", "ln_hh_w", "ln_c_w", "ln_c_b", "rec_mask", "zone_h", "zone_c", "valid",
+                        "ln_ih_w", "a")
 
-    def __init__(self, old, new):
-        self.old, self.CellOptions = old, new.CellOptions
 
-    def forward(self, *args):
-        *inputs, o, save, store_gh, split = args
-        outs = self.old.forward(*inputs, o.act, o.rec_act, o.cifg, o.eps, o.zone_p, save, store_gh, split)
-        return [*outs, torch.empty(0)]  # no h_proj: that kernel has no proj_clip
+class OrderedKernel:
+    """A kernel from before the named boundary (positional tensor lists), called as today's kernel is.
 
-    def backward(self, *args):
-        *rest, gh, _h_proj, has_bias, o, split = args
-        return self.old.backward(*rest, gh, has_bias, o.act, o.rec_act, o.cifg, o.zone_p, split)
+    ``style="cell-options"``: revisions 14e094d..730c6da (options in a ``CellOptions`` struct, proj_clip's
+    ``h_proj`` saved); ``style="positional"``: before 14e094d (options as loose arguments, no proj_clip).
+    The conversion costs a few microseconds per call, against the before kernel.
+    """
+
+    def __init__(self, old, style: str):
+        self.old, self.style = old, style
+        self.CellOptions = old.CellOptions if style == "cell-options" else CellOptions
+
+    def _options(self, o):
+        return (o,) if self.style == "cell-options" else (o.act, o.rec_act, o.cifg, o.eps, o.zone_p)
+
+    def forward(self, inputs, o, *, save, store_gh, split_columns):
+        tensors = [empty_like_absent(getattr(inputs, n)) for n in _OLD_FORWARD_INPUTS]
+        outs = self.old.forward(*tensors, *self._options(o), save, store_gh, split_columns)
+        if self.style == "positional":
+            outs = [*outs, torch.empty(0)]  # no h_proj: that kernel has no proj_clip
+        return dict(zip(("out", *KernelSaved._fields), outs))
+
+    def backward(self, dout, dh_n, dc_n, inputs, saved, o, *, split_columns):
+        args = [dout, dh_n, dc_n, *(getattr(saved, n) for n in _OLD_BACKWARD_SAVED),
+                *(empty_like_absent(getattr(inputs, n)) for n in _OLD_BACKWARD_INPUTS),
+                saved.mean_ih, saved.rstd_ih, saved.gh]
+        has_bias = inputs.bias is not None and inputs.bias.numel() > 0
+        if self.style == "cell-options":
+            grads = self.old.backward(*args, saved.h_proj, has_bias, o, split_columns)
+        else:
+            grads = self.old.backward(*args, has_bias, o.act, o.rec_act, o.cifg, o.zone_p, split_columns)
+        return dict(zip(DIFFERENTIABLE, grads))
 
     def __getattr__(self, name):
         return getattr(self.old, name)
@@ -84,7 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("--before-rev", required=True, help="the git revision whose kernel source is 'before'")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=30)
-    p.add_argument("--positional", action="store_true", help="the before kernel predates CellOptions")
+    p.add_argument("--boundary", choices=("named", "cell-options", "positional"), default="named",
+                   help="the before kernel's Python boundary: named (kernels/boundary.py, from the revision "
+                        "after 730c6da), cell-options (14e094d..730c6da) or positional (before 14e094d)")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -93,8 +123,8 @@ def main(argv=None) -> int:
         sys.exit(f"the fused kernel is unavailable: {fused.extension_error()}")
     with tempfile.TemporaryDirectory() as tmp:
         before = build_before(args.before_rev, Path(tmp))
-        if args.positional:
-            before = PositionalKernel(before, after)
+        if args.boundary != "named":
+            before = OrderedKernel(before, args.boundary)
         kernels = {"before": before, "after": after}
         lines = ["| shape | B x T x I | before CPU ms | after CPU ms | ratio | before wall ms | after wall ms "
                  "| ratio |", "|---|---|---|---|---|---|---|---|"]

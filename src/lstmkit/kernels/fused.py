@@ -36,6 +36,8 @@ from torch import Tensor
 
 from . import activations, masks
 from ._manifest import CSRC, installation_manifest, source_digest
+from .boundary import (DIFFERENTIABLE, CellOptions, KernelInputs, KernelSaved, check_fields, grads_in_input_order,
+                       saved_from)
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates
 from .reference import recurrence  # the specification the kernel is held to (and double backward)
@@ -225,6 +227,7 @@ def load_extension():
             if module is None:
                 module, origin = _build(build, name), "built"
             _check_activation_ids(module)
+            check_fields(module)
             masks.fast_impl = module.bernoulli_mask  # the same masks, drawn in C++
             _module, _origin = module, origin
             log.info("lstmkit: fused CPU kernel %s (%s)", Path(module.__file__).name, origin)
@@ -278,13 +281,6 @@ def release_buffers() -> int:
     training time in page faults. ``LSTMKIT_POOL_MB=0`` keeps none.
     """
     return int(_module.release_buffers()) if _module is not None else 0
-
-
-_EMPTY = torch.empty(0)
-
-
-def _opt(t: Optional[Tensor]) -> Tensor:
-    return _EMPTY if t is None else t
 
 
 def _has_onednn_linear() -> bool:
@@ -420,58 +416,50 @@ def _split_columns(batch: int, hidden: int) -> bool:
     return _others_running() + threads <= _cores()
 
 
-_N_IN = 17  # tensor inputs of _FusedDirection, before flags
-
-
 class KernelFlags(NamedTuple):
-    """The non-tensor arguments of one direction's kernel call, by name: the cell's options (passed to C++ as
-    its ``CellOptions`` struct) and how to run it."""
+    """The non-tensor arguments of one direction's kernel call, by name: the cell's options and how to run it."""
 
-    act: int  # activation ids (activations.py)
-    rec_act: int
-    cifg: bool
-    eps: float
-    zone_p: float  # zoneout's eval probability (0 in training, where masks are given)
-    cell_clip: float
-    proj_clip: float
+    options: CellOptions
     save: bool  # keep what the backward pass needs
     split: bool  # split the hidden units across threads (small batches); the backward splits the same way
 
     def cell_options(self):
-        return _module.CellOptions(act=self.act, rec_act=self.rec_act, cifg=self.cifg, eps=self.eps,
-                                   zone_p=self.zone_p, cell_clip=self.cell_clip, proj_clip=self.proj_clip)
+        return _module.CellOptions(**self.options._asdict())
 
 
-def _recurrence_graph(inputs, flags, dtype_like: Tensor):
+def _recurrence_graph(inputs: KernelInputs, options: CellOptions):
     """The kernel's contract written with differentiable torch ops (the reference loop): what a second-order
-    gradient differentiates. ``inputs`` are _FusedDirection's tensor inputs; returns (out, h_n, c_n)."""
-    (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias, rec_mask, zone_h,
-     zone_c, valid) = inputs
-    eps, zone_p = flags.eps, flags.zone_p
-
-    def opt(t):
-        return t if t.numel() else None
-
-    if opt(ln_ih_w) is not None:
-        a = torch.nn.functional.layer_norm(a, a.shape[-1:], ln_ih_w, ln_ih_b, eps)
-    if opt(bias) is not None:
-        a = a + bias
-    H = c0.shape[-1]
-    P = h0.shape[-1]
-    cfg = LSTMConfig(1, H, activation=activations.kernel_name(flags.act),
-                     recurrent_activation=activations.kernel_name(flags.rec_act), cifg=flags.cifg,
-                     layer_norm_eps=eps, cell_clip=flags.cell_clip, proj_clip=flags.proj_clip,
+    gradient differentiates. Returns (out, h_n, c_n)."""
+    a, ln_ih_w = inputs.a, inputs.get("ln_ih_w")
+    if ln_ih_w is not None:
+        a = torch.nn.functional.layer_norm(a, a.shape[-1:], ln_ih_w, inputs.get("ln_ih_b"), options.eps)
+    if inputs.get("bias") is not None:
+        a = a + inputs.bias
+    H = inputs.c0.shape[-1]
+    P = inputs.h0.shape[-1]
+    cfg = LSTMConfig(1, H, activation=activations.kernel_name(options.act),
+                     recurrent_activation=activations.kernel_name(options.rec_act), cifg=options.cifg,
+                     layer_norm_eps=options.eps, cell_clip=options.cell_clip, proj_clip=options.proj_clip,
                      proj_size=P if P != H else 0)
-    w = DirectionWeights(None, w_hh, None, None, opt(w_hr), opt(w_ph), None, None, opt(ln_hh_w), opt(ln_hh_b),
-                         opt(ln_c_w), opt(ln_c_b))
-    zh, zc = (opt(zone_h), opt(zone_c)) if zone_p == 0.0 else (zone_p, zone_p)
-    noise = Noise(opt(rec_mask), zh, zc)
-    res = recurrence(a, h0, c0, w, cfg, opt(valid), noise, False, forget_bias=0.0)
+    get = inputs.get
+    w = DirectionWeights(None, inputs.w_hh, None, None, get("w_hr"), get("w_ph"), None, None, get("ln_hh_w"),
+                         get("ln_hh_b"), get("ln_c_w"), get("ln_c_b"))
+    zh, zc = (get("zone_h"), get("zone_c")) if options.zone_p == 0.0 else (options.zone_p, options.zone_p)
+    noise = Noise(get("rec_mask"), zh, zc)
+    res = recurrence(a, inputs.h0, inputs.c0, w, cfg, get("valid"), noise, False, forget_bias=0.0)
     return res.out, res.h_n, res.c_n
+
+
+_N_IN = len(KernelInputs._fields)
 
 
 class _FusedDirection(torch.autograd.Function):
     """One layer and direction over the projected input ``a`` (T, B, G*H).
+
+    ``apply(*KernelInputs, KernelFlags)``: autograd needs the tensors as separate arguments; inside, they are
+    a :class:`~lstmkit.kernels.boundary.KernelInputs` again, and the kernel reads its fields by name.
+    Returns (out, h_n, c_n, gates, c_all, *the rest of the saved state), the saved state marked
+    non-differentiable.
 
     forward/setup_context (not forward(ctx, ...)) so ``torch.func`` transforms can run it. Its backward is the
     kernel's hand-written BPTT; under ``create_graph=True`` (a gradient of a gradient) it differentiates the
@@ -479,62 +467,45 @@ class _FusedDirection(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, ln_ih_b, bias,
-                rec_mask, zone_h, zone_c, valid, flags):
-        inputs = [t.contiguous() for t in (a, h0, c0, w_hh, w_hr, w_ph, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
-                                            rec_mask, zone_h, zone_c, valid, ln_ih_w, ln_ih_b, bias)]
-        (out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh,
-         h_proj) = _module.forward(*inputs, flags.cell_options(), flags.save, _store_gh(w_hh), flags.split)
-        return (out, h_all[-1], c_all[-1], gates, c_all, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c,
-                mean_ih, rstd_ih, gh, h_proj)
+    def forward(*args):
+        inputs, flags = KernelInputs(*args[:_N_IN]).contiguous(), args[_N_IN]
+        result = _module.forward(inputs, flags.cell_options(), save=flags.save, store_gh=_store_gh(inputs.w_hh),
+                                 split_columns=flags.split)
+        saved = saved_from(result)
+        return (result["out"], saved.h_all[-1], saved.c_all[-1], *saved)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        flags = inputs[-1]
-        _out, _h_n, _c_n, gates, c_all, *saved = output
-        ctx.flags = flags
-        ctx.split_columns = flags.split
-        ctx.has_bias = inputs[12].numel() > 0
+        ctx.flags = inputs[_N_IN]
         ctx.set_materialize_grads(False)  # no zero-filled (T, B, 4H) grads for the gates nobody differentiates
-        ctx.save_for_backward(*inputs[:_N_IN], c_all, gates, *saved)
-        ctx.mark_non_differentiable(gates, c_all, *saved)
+        saved = output[3:]
+        ctx.save_for_backward(*inputs[:_N_IN], *saved)
+        ctx.mark_non_differentiable(*saved)
 
     @staticmethod
     def backward(ctx, dout, dh_n, dc_n, *_unused):
-        saved = ctx.saved_tensors
-        inputs = saved[:_N_IN]
+        tensors = ctx.saved_tensors
+        inputs, saved = KernelInputs(*tensors[:_N_IN]), KernelSaved(*tensors[_N_IN:])
         if torch.is_grad_enabled():  # create_graph=True
             return _FusedDirection._graph_backward(ctx, inputs, dout, dh_n, dc_n)
-        (a, _h0, _c0, w_hh, w_hr, w_ph, ln_hh_w, _ln_hh_b, ln_c_w, ln_c_b, ln_ih_w, _ln_ih_b, _bias, rec_mask,
-         zone_h, zone_c, valid) = inputs
-        (c_all, gates, h_all, z, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih,
-         gh, h_proj) = saved[_N_IN:]
-        dout = dout.contiguous() if dout is not None else torch.zeros_like(h_all[1:])
-        dh_n = dh_n if dh_n is not None else torch.zeros_like(h_all[0])
-        dc_n = dc_n if dc_n is not None else torch.zeros_like(c_all[0])
-        c = [t.contiguous() for t in (w_hh, w_hr, w_ph, ln_hh_w, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid,
-                                      ln_ih_w, a)]
-        (da, dh0, dc0, dw_hh, dw_hr, dw_ph, dlnw, dlnb, dlcw, dlcb, dliw, dlib, dbias) = _module.backward(
-            dout, dh_n, dc_n, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, *c[:11],
-            c[11], mean_ih, rstd_ih, gh, h_proj, ctx.has_bias, ctx.flags.cell_options(), ctx.split_columns)
-
-        def g(t):
-            return t if t.numel() else None
-
-        return (da, dh0, dc0, dw_hh, g(dw_hr), g(dw_ph), g(dlnw), g(dlnb), g(dlcw), g(dlcb), g(dliw), g(dlib),
-                g(dbias), None, None, None, None, None)
+        dout = dout.contiguous() if dout is not None else torch.zeros_like(saved.h_all[1:])
+        dh_n = dh_n if dh_n is not None else torch.zeros_like(saved.h_all[0])
+        dc_n = dc_n if dc_n is not None else torch.zeros_like(saved.c_all[0])
+        grads = _module.backward(dout, dh_n, dc_n, inputs.contiguous(), saved, ctx.flags.cell_options(),
+                                 split_columns=ctx.flags.split)
+        return (*grads_in_input_order(grads), None)
 
     @staticmethod
-    def _graph_backward(ctx, inputs, dout, dh_n, dc_n):
-        need = [bool(n) and t.numel() > 0 for n, t in zip(ctx.needs_input_grad[:_N_IN], inputs)]
-        outs = _recurrence_graph(inputs, ctx.flags, inputs[0])
+    def _graph_backward(ctx, inputs: KernelInputs, dout, dh_n, dc_n):
+        need = [bool(n) and t is not None and t.numel() > 0 for n, t in zip(ctx.needs_input_grad[:_N_IN], inputs)]
+        outs = _recurrence_graph(inputs, ctx.flags.options)
         pairs = [(o, g) for o, g in zip(outs, (dout, dh_n, dc_n)) if g is not None]
         wrt = [t for t, n in zip(inputs, need) if n]
         grads = iter(torch.autograd.grad([o for o, _ in pairs], wrt, [g for _, g in pairs], create_graph=True,
                                          allow_unused=True) if wrt and pairs else ())
         result = [next(grads) if n else None for n in need]
         if need[0] and result[0] is None:
-            result[0] = torch.zeros_like(inputs[0])
+            result[0] = torch.zeros_like(inputs.a)
         return (*result, None)
 
 
@@ -566,23 +537,21 @@ def fused_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg:
     zone_h, zone_c = noise.zone_h, noise.zone_c
     if isinstance(zone_h, float):
         zone_p, zone_h, zone_c = zone_h, None, None
-    tensors = (a, h0, c0, w.w_hh, _opt(w.w_hr), _opt(w.w_ph), _opt(w.ln_hh_w), _opt(ln_hh_b), _opt(w.ln_c_w),
-               _opt(w.ln_c_b), _opt(w.ln_ih_w), _opt(w.ln_ih_b), _opt(kernel_bias))
+    inputs = KernelInputs(a=a, h0=h0, c0=c0, w_hh=w.w_hh, w_hr=w.w_hr, w_ph=w.w_ph, ln_hh_w=w.ln_hh_w,
+                          ln_hh_b=ln_hh_b, ln_c_w=w.ln_c_w, ln_c_b=w.ln_c_b, ln_ih_w=w.ln_ih_w, ln_ih_b=w.ln_ih_b,
+                          bias=kernel_bias, rec_mask=noise.rec_mask, zone_h=zone_h, zone_c=zone_c, valid=valid)
     # Inference keeps no per-step history (much less memory to touch); gates need it, and so does autograd.
-    save = return_gates or (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
-    flags = KernelFlags(act=activations.kernel_id(cfg.activation),
-                        rec_act=activations.kernel_id(cfg.recurrent_activation), cifg=cfg.cifg,
-                        eps=float(cfg.layer_norm_eps), zone_p=zone_p, cell_clip=float(cfg.cell_clip),
-                        proj_clip=float(cfg.proj_clip), save=save, split=_split_columns(B, H))
-    out, h_n, c_n, gates, c_all, *_saved = _FusedDirection.apply(
-        *tensors, _opt(noise.rec_mask), _opt(zone_h), _opt(zone_c),
-        _opt(None if valid is None else valid.contiguous()), flags)
+    save = return_gates or (torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in map(inputs.get, DIFFERENTIABLE)))
+    flags = KernelFlags(CellOptions.of(cfg, zone_p), save=save, split=_split_columns(B, H))
+    out, h_n, c_n, *rest = _FusedDirection.apply(*inputs, flags)
+    saved = KernelSaved(*rest)
     gate_tuple = None
     if return_gates:
-        parts = gates.split(H, dim=-1)  # (T, B, H) each
+        parts = saved.gates.split(H, dim=-1)  # (T, B, H) each
         f, g, o = parts if cfg.cifg else parts[1:]
         i = 1.0 - f if cfg.cifg else parts[0]
-        c = c_all[1:]
+        c = saved.c_all[1:]
         if valid is not None:  # zero past the end, like the reference backend
             m = valid.unsqueeze(-1)
             i, f, g, o, c = (torch.where(m, v, 0.0) for v in (i, f, g, o, c))

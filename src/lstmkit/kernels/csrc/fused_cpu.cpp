@@ -22,12 +22,15 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <vector>
 
+#include "kernel_io.h"  // the named boundary with Python: inputs, saved state, gradients
 #include "lstm_cell.h"  // the cell's math: activations, layer norm, gates_fwd/gates_bwd, zoneout, state_update
 
 using namespace lstmkit_cell;
+using namespace lstmkit_io;
 
 namespace {
 
@@ -216,14 +219,13 @@ struct Variant {
   T zone_h(int64_t k) const { return zh ? zh[k] : zp; }  // zoneout keep-mask of h at flat index k
   T zone_c(int64_t k) const { return zc ? zc[k] : zp; }
 
-  Variant(const at::Tensor& w_ph, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
-          const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, bool cifg, int64_t H,
-          double zone_p)
-      : lcw(ptr_or_null<T>(ln_c_w)), lcb(ptr_or_null<T>(ln_c_b)), rm(ptr_or_null<T>(rec_mask)),
-        zh(ptr_or_null<T>(zone_h)), zc(ptr_or_null<T>(zone_c)),
-        vd(has(valid) ? valid.data_ptr<bool>() : nullptr), zp(T(zone_p)) {
-    if (has(w_ph)) {
-      const T* ph = w_ph.data_ptr<T>();
+  Variant(const KernelInputs& in, const CellOptions& opt, int64_t H)
+      : lcw(ptr_or_null<T>(in.ln_c_w)), lcb(ptr_or_null<T>(in.ln_c_b)), rm(ptr_or_null<T>(in.rec_mask)),
+        zh(ptr_or_null<T>(in.zone_h)), zc(ptr_or_null<T>(in.zone_c)),
+        vd(has(in.valid) ? in.valid.data_ptr<bool>() : nullptr), zp(T(opt.zone_p)) {
+    const bool cifg = opt.cifg;
+    if (has(in.w_ph)) {
+      const T* ph = in.w_ph.data_ptr<T>();
       pi = cifg ? nullptr : ph;
       pf = ph + (cifg ? 0 : H);
       po = ph + (cifg ? H : 2 * H);
@@ -236,51 +238,51 @@ struct Variant {
 at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x);
 
 // z_t = [LN_ih](a_t) + bias + [LN_hh](W_hh h_{t-1}). Without LN_ih the caller folds bias into a.
-// Returns {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih}.
+// Returns out and the saved state (kernel_io.h lists it).
 // The normalised values of the three layer norms are not stored, only their row statistics: the backward
 // pass recomputes them from c_new, a and (one extra GEMM per step) W_hh h_{t-1}. Each stored value would be
 // a T*B*4H array of fresh memory to fault in, which costs more than recomputing it.
-std::vector<at::Tensor> fused_forward(
-    const at::Tensor& a, const at::Tensor& h0, const at::Tensor& c0, const at::Tensor& w_hh,
-    const at::Tensor& w_hr, const at::Tensor& w_ph, const at::Tensor& ln_hh_w, const at::Tensor& ln_hh_b,
-    const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask, const at::Tensor& zone_h,
-    const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w, const at::Tensor& ln_ih_b,
-    const at::Tensor& bias, const CellOptions& opt, bool save, bool store_gh, bool split_columns) {
+KernelForward fused_forward(const KernelInputs& in, const CellOptions& opt, bool save, bool store_gh,
+                            bool split_columns) {
   const int64_t act = opt.act, rec_act = opt.rec_act;
   const bool cifg = opt.cifg;
   const double eps = opt.eps, zone_p = opt.zone_p;
-  TORCH_CHECK(a.dim() == 3 && h0.dim() == 2 && c0.dim() == 2 && w_hh.dim() == 2, "lstmkit fused: bad ranks");
-  const int64_t T = a.size(0), B = a.size(1), GH = a.size(2), H = c0.size(1), P = h0.size(1);
-  const bool proj = has(w_hr), peep = has(w_ph);
+  TORCH_CHECK(in.a.dim() == 3 && in.h0.dim() == 2 && in.c0.dim() == 2 && in.w_hh.dim() == 2, "lstmkit fused: bad ranks");
+  const int64_t T = in.a.size(0), B = in.a.size(1), GH = in.a.size(2), H = in.c0.size(1), P = in.h0.size(1);
+  const bool proj = has(in.w_hr), peep = has(in.w_ph);
   // The kernel indexes raw memory: check every shape it relies on.
   TORCH_CHECK(GH == (cifg ? 3 : 4) * H, "lstmkit fused: a has ", GH, " gate columns, expected ", (cifg ? 3 : 4) * H);
-  TORCH_CHECK(h0.size(0) == B && c0.size(0) == B, "lstmkit fused: h0/c0 batch differs from a's ", B);
-  TORCH_CHECK(w_hh.size(0) == GH && w_hh.size(1) == P, "lstmkit fused: weight_hh must be (", GH, ", ", P, ")");
-  TORCH_CHECK(proj ? (w_hr.size(0) == P && w_hr.size(1) == H) : P == H, "lstmkit fused: h width ", P,
+  TORCH_CHECK(in.h0.size(0) == B && in.c0.size(0) == B, "lstmkit fused: h0/c0 batch differs from a's ", B);
+  TORCH_CHECK(in.w_hh.size(0) == GH && in.w_hh.size(1) == P, "lstmkit fused: weight_hh must be (", GH, ", ", P, ")");
+  TORCH_CHECK(proj ? (in.w_hr.size(0) == P && in.w_hr.size(1) == H) : P == H, "lstmkit fused: h width ", P,
               " needs a (", P, ", ", H, ") projection or P == H");
-  TORCH_CHECK(!peep || (w_ph.numel() == (cifg ? 2 : 3) * H), "lstmkit fused: weight_ph has the wrong size");
-  TORCH_CHECK(!has(ln_hh_w) || (ln_hh_w.numel() == GH && ln_hh_b.numel() == GH), "lstmkit fused: bad ln_hh");
-  TORCH_CHECK(!has(ln_c_w) || (ln_c_w.numel() == H && ln_c_b.numel() == H), "lstmkit fused: bad ln_c");
-  TORCH_CHECK(!has(ln_ih_w) || (ln_ih_w.numel() == GH && ln_ih_b.numel() == GH), "lstmkit fused: bad ln_ih");
-  TORCH_CHECK(!has(bias) || bias.numel() == GH, "lstmkit fused: bias must have ", GH, " entries");
-  TORCH_CHECK(!has(rec_mask) || rec_mask.numel() == B * P, "lstmkit fused: rec_mask must be (B, P)");
-  TORCH_CHECK(!has(zone_h) || (zone_h.numel() == T * B * P && zone_c.numel() == T * B * H),
+  TORCH_CHECK(!peep || (in.w_ph.numel() == (cifg ? 2 : 3) * H), "lstmkit fused: weight_ph has the wrong size");
+  TORCH_CHECK(!has(in.ln_hh_w) || (in.ln_hh_w.numel() == GH && in.ln_hh_b.numel() == GH), "lstmkit fused: bad ln_hh");
+  TORCH_CHECK(!has(in.ln_c_w) || (in.ln_c_w.numel() == H && in.ln_c_b.numel() == H), "lstmkit fused: bad ln_c");
+  TORCH_CHECK(!has(in.ln_ih_w) || (in.ln_ih_w.numel() == GH && in.ln_ih_b.numel() == GH), "lstmkit fused: bad ln_ih");
+  TORCH_CHECK(!has(in.bias) || in.bias.numel() == GH, "lstmkit fused: bias must have ", GH, " entries");
+  TORCH_CHECK(!has(in.rec_mask) || in.rec_mask.numel() == B * P, "lstmkit fused: rec_mask must be (B, P)");
+  TORCH_CHECK(!has(in.zone_h) || (in.zone_h.numel() == T * B * P && in.zone_c.numel() == T * B * H),
               "lstmkit fused: zoneout masks must be (T, B, P) and (T, B, H)");
-  TORCH_CHECK(!has(valid) || (valid.numel() == T * B && valid.scalar_type() == at::kBool),
+  TORCH_CHECK(!has(in.valid) || (in.valid.numel() == T * B && in.valid.scalar_type() == at::kBool),
               "lstmkit fused: valid must be a (T, B) bool mask");
-  for (const at::Tensor* t : {&a, &h0, &c0, &w_hh, &w_hr, &w_ph, &ln_hh_w, &ln_hh_b, &ln_c_w, &ln_c_b, &rec_mask,
-                              &zone_h, &zone_c, &valid, &ln_ih_w, &ln_ih_b, &bias}) {
-    TORCH_CHECK(!has(*t) || t->is_contiguous(), "lstmkit fused: inputs must be contiguous");
-    TORCH_CHECK(!has(*t) || t->scalar_type() == a.scalar_type() || t == &valid, "lstmkit fused: mixed dtypes");
-  }
-  const bool zoned = has(zone_h) || zone_p != 0.0;
+  const auto dtype = in.a.scalar_type();
+  auto check = [&](const at::Tensor& t, const char* name) {
+    TORCH_CHECK(!has(t) || t.is_contiguous(), "lstmkit fused: input ", name, " must be contiguous");
+    TORCH_CHECK(!has(t) || t.scalar_type() == dtype || &t == &in.valid, "lstmkit fused: input ", name, " is ",
+                t.scalar_type(), ", a is ", dtype);
+  };
+#define LSTMKIT_CHECK_INPUT(name) check(in.name, #name);
+  LSTMKIT_INPUTS(LSTMKIT_CHECK_INPUT)
+#undef LSTMKIT_CHECK_INPUT
+  const bool zoned = has(in.zone_h) || zone_p != 0.0;
   // What the backward pass needs is kept for every step; the rest lives in one-step scratch rows, so
   // inference writes little fresh memory (first-touch page faults cost as much as the arithmetic here).
   // Pre-activations are needed only for GELU's derivative; c_new differs from the carried c only under
   // zoneout.
   const int64_t Ts = save ? T : 1;
   const bool keep_z = save && (act == GELU || rec_act == GELU), keep_cn = save && zoned;
-  auto opts = a.options();
+  auto opts = in.a.options();
   auto out = pooled_empty({T, B, P}, opts);
   // inference keeps two state slots, used in turn (fresh memory is expensive, see above)
   auto h_all = pooled_empty({save ? T + 1 : 2, B, P}, opts);
@@ -289,40 +291,40 @@ std::vector<at::Tensor> fused_forward(
   auto gates = pooled_empty({Ts, B, GH}, opts);
   auto c_new = pooled_empty({keep_cn ? T : 1, B, H}, opts);
   auto h_raw = proj ? pooled_empty({Ts, B, H}, opts) : pooled_empty({0}, opts);
-  auto mean_hh = has(ln_hh_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
-  auto rstd_hh = has(ln_hh_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
-  auto mean_c = has(ln_c_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
-  auto rstd_c = has(ln_c_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
-  auto mean_ih = has(ln_ih_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
-  auto rstd_ih = has(ln_ih_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
-  h_all[0].copy_(h0);
-  c_all[0].copy_(c0);
-  auto w_hh_t = w_hh.t().contiguous();  // (P, GH): the GEMMs take B row-major (K, N)
-  auto w_hr_t = proj ? w_hr.t().contiguous() : w_hr;  // (H, P)
+  auto mean_hh = has(in.ln_hh_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto rstd_hh = has(in.ln_hh_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto mean_c = has(in.ln_c_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto rstd_c = has(in.ln_c_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto mean_ih = has(in.ln_ih_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  auto rstd_ih = has(in.ln_ih_w) ? pooled_empty({Ts, B}, opts) : pooled_empty({0}, opts);
+  h_all[0].copy_(in.h0);
+  c_all[0].copy_(in.c0);
+  auto w_hh_t = in.w_hh.t().contiguous();  // (P, GH): the GEMMs take B row-major (K, N)
+  auto w_hr_t = proj ? in.w_hr.t().contiguous() : in.w_hr;  // (H, P)
   // W_hh h_{t-1}, one row per sequence: of the current step only, or of every step when the recurrent layer
   // norm's backward is to read it back instead of recomputing it (store_gh, chosen by the caller)
-  store_gh = store_gh && save && has(ln_hh_w);
+  store_gh = store_gh && save && has(in.ln_hh_w);
   auto gh = pooled_empty({store_gh ? T : 1, B, GH}, opts);
   // proj_clip's backward needs the clipped projection before zoneout mixed it into h_t
   const bool keep_hp = save && proj && opt.proj_clip > 0;
   auto h_proj = keep_hp ? pooled_empty({T, B, P}, opts) : pooled_empty({0}, opts);
-  auto rh = has(rec_mask) ? pooled_empty({B, P}, opts) : pooled_empty({0}, opts);
+  auto rh = has(in.rec_mask) ? pooled_empty({B, P}, opts) : pooled_empty({0}, opts);
   // Small batches (the caller decides, split_columns): splitting the rows leaves each thread few rows per step
   // and the whole of W_hh to stream from memory, and one row cannot be split at all. Instead each thread owns
   // a slice of the hidden units (its columns of W_hh, packed, stay in its own cache) for every row, and the
   // threads meet at a barrier after each step, when h_t is complete. Layer norms (a reduction over the whole
   // row) and the projection (a GEMM over all of h_raw) keep the row split.
   const int64_t col_threads = column_threads(H);
-  const bool columns = split_columns && a.scalar_type() == at::kFloat && brgemm_available() && col_threads > 1 &&
-                       !proj && !has(ln_hh_w) && !has(ln_c_w) && !has(ln_ih_w) && !at::in_parallel_region();
+  const bool columns = split_columns && in.a.scalar_type() == at::kFloat && brgemm_available() && col_threads > 1 &&
+                       !proj && !has(in.ln_hh_w) && !has(in.ln_c_w) && !has(in.ln_ih_w) && !at::in_parallel_region();
 
-  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "lstmkit_fused_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(in.a.scalar_type(), "lstmkit_fused_forward", [&] {
     using T_ = scalar_t;
     const int64_t oo = GateLayout(cifg, H).o;  // the output gate's columns in the gate rows
-    const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
-    const T_* lnw = ptr_or_null<T_>(ln_hh_w);
-    const T_* lnb = ptr_or_null<T_>(ln_hh_b);
-    const T_* pa = a.data_ptr<T_>();
+    const Variant<T_> v(in, opt, H);
+    const T_* lnw = ptr_or_null<T_>(in.ln_hh_w);
+    const T_* lnb = ptr_or_null<T_>(in.ln_hh_b);
+    const T_* pa = in.a.data_ptr<T_>();
     const T_* pwt = w_hh_t.data_ptr<T_>();
     const T_* pwrt = proj ? w_hr_t.data_ptr<T_>() : nullptr;
     T_* pz = z.data_ptr<T_>();
@@ -334,13 +336,13 @@ std::vector<at::Tensor> fused_forward(
     T_* phr = proj ? h_raw.data_ptr<T_>() : nullptr;
     T_* pgh = gh.data_ptr<T_>();
     T_* prh = v.rm ? rh.data_ptr<T_>() : nullptr;
-    T_* pmean_hh = has(ln_hh_w) ? mean_hh.data_ptr<T_>() : nullptr;
-    T_* prstd_hh = has(ln_hh_w) ? rstd_hh.data_ptr<T_>() : nullptr;
-    T_* pmean_c = has(ln_c_w) ? mean_c.data_ptr<T_>() : nullptr;
-    T_* prstd_c = has(ln_c_w) ? rstd_c.data_ptr<T_>() : nullptr;
-    const T_* liw = ptr_or_null<T_>(ln_ih_w);
-    const T_* lib = ptr_or_null<T_>(ln_ih_b);
-    const T_* pbias = ptr_or_null<T_>(bias);
+    T_* pmean_hh = has(in.ln_hh_w) ? mean_hh.data_ptr<T_>() : nullptr;
+    T_* prstd_hh = has(in.ln_hh_w) ? rstd_hh.data_ptr<T_>() : nullptr;
+    T_* pmean_c = has(in.ln_c_w) ? mean_c.data_ptr<T_>() : nullptr;
+    T_* prstd_c = has(in.ln_c_w) ? rstd_c.data_ptr<T_>() : nullptr;
+    const T_* liw = ptr_or_null<T_>(in.ln_ih_w);
+    const T_* lib = ptr_or_null<T_>(in.ln_ih_b);
+    const T_* pbias = ptr_or_null<T_>(in.bias);
     T_* pmean_ih = liw ? mean_ih.data_ptr<T_>() : nullptr;
     T_* prstd_ih = liw ? rstd_ih.data_ptr<T_>() : nullptr;
 
@@ -471,27 +473,25 @@ std::vector<at::Tensor> fused_forward(
     c_all = c_all.narrow(0, T % 2, 1);
   }
   if (!store_gh) gh = pooled_empty({0}, opts);
-  return {out, h_all, c_all, z, gates, c_new, h_raw, mean_hh, rstd_hh, mean_c, rstd_c, mean_ih, rstd_ih, gh,
-          h_proj};
+  KernelForward r;
+  r.out = out;
+#define LSTMKIT_KEEP(name) r.saved.name = name;  // the locals above carry the saved fields' names
+  LSTMKIT_SAVED(LSTMKIT_KEEP)
+#undef LSTMKIT_KEEP
+  return r;
 }
 
-// Returns {da, dh0, dc0, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias}.
-std::vector<at::Tensor> fused_backward(
-    const at::Tensor& dout, const at::Tensor& dhT, const at::Tensor& dcT, const at::Tensor& h_all,
-    const at::Tensor& c_all, const at::Tensor& z, const at::Tensor& gates, const at::Tensor& c_new,
-    const at::Tensor& h_raw, const at::Tensor& mean_hh, const at::Tensor& rstd_hh, const at::Tensor& mean_c,
-    const at::Tensor& rstd_c, const at::Tensor& w_hh, const at::Tensor& w_hr, const at::Tensor& w_ph,
-    const at::Tensor& ln_hh_w, const at::Tensor& ln_c_w, const at::Tensor& ln_c_b, const at::Tensor& rec_mask,
-    const at::Tensor& zone_h, const at::Tensor& zone_c, const at::Tensor& valid, const at::Tensor& ln_ih_w,
-    const at::Tensor& a, const at::Tensor& mean_ih, const at::Tensor& rstd_ih, const at::Tensor& gh_saved,
-    const at::Tensor& h_proj, bool has_bias, const CellOptions& opt, bool split_columns) {
+// The gradients of the loss with respect to the differentiable inputs, given those of out, h_T and c_T
+// (equations (B0)-(B5) of docs/equations.md).
+KernelGrads fused_backward(const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& dc_n,
+                           const KernelInputs& in, const KernelSaved& s, const CellOptions& opt, bool split_columns) {
   const int64_t act = opt.act, rec_act = opt.rec_act;
   const bool cifg = opt.cifg;
-  const double zone_p = opt.zone_p;
-  const int64_t T = gates.size(0), B = gates.size(1), GH = gates.size(2), H = c_all.size(2), P = h_all.size(2);
-  const bool proj = has(w_hr), peep = has(w_ph), ln_hh = has(ln_hh_w), ln_c = has(ln_c_w), ln_ih = has(ln_ih_w);
-  auto opts = gates.options();
-  const bool use_brgemm = gates.scalar_type() == at::kFloat && brgemm_available();
+  const bool has_bias = has(in.bias);
+  const int64_t T = s.gates.size(0), B = s.gates.size(1), GH = s.gates.size(2), H = s.c_all.size(2), P = s.h_all.size(2);
+  const bool proj = has(in.w_hr), peep = has(in.w_ph), ln_hh = has(in.ln_hh_w), ln_c = has(in.ln_c_w), ln_ih = has(in.ln_ih_w);
+  auto opts = s.gates.options();
+  const bool use_brgemm = s.gates.scalar_type() == at::kFloat && brgemm_available();
   static const int64_t in_loop_max = [] {
     const char* e = std::getenv("LSTMKIT_INLOOP_DW_MAX_KB");
     return (e ? std::atol(e) : 1024L) << 10;
@@ -510,20 +510,20 @@ std::vector<at::Tensor> fused_backward(
   auto dbias = has_bias ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
   auto dgh = !ln_hh ? dz : dgh_full ? pooled_empty({T, B, GH}, opts) : pooled_empty({0}, opts);
   auto dhn_all = proj ? pooled_empty({T, B, P}, opts) : pooled_empty({0}, opts);
-  auto dH = dhT.contiguous().clone();  // (B, P) grad w.r.t. h_t, carried backwards
-  auto dC = dcT.contiguous().clone();  // (B, H)
+  auto dH = dh_n.contiguous().clone();  // (B, P) grad w.r.t. h_t, carried backwards
+  auto dC = dc_n.contiguous().clone();  // (B, H)
   auto dHp = pooled_empty({B, P}, opts);
   auto dhraw = pooled_empty({B, H}, opts);
   auto drh = pooled_empty({B, P}, opts);
-  auto dw_ph = peep ? at::zeros_like(w_ph) : pooled_empty({0}, opts);
+  auto dw_ph = peep ? at::zeros_like(in.w_ph) : pooled_empty({0}, opts);
   auto dln_hh_w = ln_hh ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
   auto dln_hh_b = ln_hh ? at::zeros({GH}, opts) : pooled_empty({0}, opts);
   auto dln_c_w = ln_c ? at::zeros({H}, opts) : pooled_empty({0}, opts);
   auto dln_c_b = ln_c ? at::zeros({H}, opts) : pooled_empty({0}, opts);
-  auto w_hh_c = w_hh.contiguous();  // (GH, P): dh = dgh W_hh
-  const bool gh_kept = ln_hh && has(gh_saved);  // W_hh h_{t-1} stored by the forward pass, else recomputed
-  TORCH_CHECK(!gh_kept || gh_saved.numel() == T * B * GH, "lstmkit fused: saved W_hh h must be (T, B, 4H)");
-  auto w_hh_t = ln_hh && !gh_kept ? w_hh.t().contiguous() : pooled_empty({0}, opts);  // (P, GH)
+  auto w_hh_c = in.w_hh.contiguous();  // (GH, P): dh = dgh W_hh
+  const bool gh_kept = ln_hh && has(s.gh);  // W_hh h_{t-1} stored by the forward pass, else recomputed
+  TORCH_CHECK(!gh_kept || s.gh.numel() == T * B * GH, "lstmkit fused: saved W_hh h must be (T, B, 4H)");
+  auto w_hh_t = ln_hh && !gh_kept ? in.w_hh.t().contiguous() : pooled_empty({0}, opts);  // (P, GH)
   // Small batches: the threads split the hidden units, as in the forward pass (see there); one barrier per
   // step, after which each thread computes dh_{t-1} for its own units from every thread's d z_t.
   const int64_t col_threads = column_threads(H);
@@ -531,32 +531,32 @@ std::vector<at::Tensor> fused_backward(
                        !at::in_parallel_region();
   auto dw_hh_t = in_loop_dw && !columns ? at::zeros({P, GH}, opts) : pooled_empty({0}, opts);
   auto dw_cols = columns ? at::zeros({GH, P}, opts) : pooled_empty({0}, opts);
-  auto w_hr_c = proj ? w_hr.contiguous() : w_hr;  // (P, H): dh_raw = dh_new W_hr
+  auto w_hr_c = proj ? in.w_hr.contiguous() : in.w_hr;  // (P, H): dh_raw = dh_new W_hr
 
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstmkit_fused_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(s.gates.scalar_type(), "lstmkit_fused_backward", [&] {
     using T_ = scalar_t;
     const GateLayout lg(cifg, H);  // the gate rows' blocks, H apart
-    const Variant<T_> v(w_ph, ln_c_w, ln_c_b, rec_mask, zone_h, zone_c, valid, cifg, H, zone_p);
-    const bool keep_z = z.size(0) == T;
-    const T_* pz = z.data_ptr<T_>();
-    const T_* pg = gates.data_ptr<T_>();
-    const T_* pcn = c_new.data_ptr<T_>();
-    const T_* pc_all = c_all.data_ptr<T_>();
-    const T_* ph_all_c = h_all.data_ptr<T_>();
+    const Variant<T_> v(in, opt, H);
+    const bool keep_z = s.z.size(0) == T;
+    const T_* pz = s.z.data_ptr<T_>();
+    const T_* pg = s.gates.data_ptr<T_>();
+    const T_* pcn = s.c_new.data_ptr<T_>();
+    const T_* pc_all = s.c_all.data_ptr<T_>();
+    const T_* ph_all_c = s.h_all.data_ptr<T_>();
     const T_* pdout = dout.data_ptr<T_>();
     const T_* pw = w_hh_c.data_ptr<T_>();
     const T_* pwr = proj ? w_hr_c.data_ptr<T_>() : nullptr;
-    const T_* pmean_c = ln_c ? mean_c.data_ptr<T_>() : nullptr;
-    const T_* prstd_c = ln_c ? rstd_c.data_ptr<T_>() : nullptr;
-    const T_* pmean_hh = ln_hh ? mean_hh.data_ptr<T_>() : nullptr;
+    const T_* pmean_c = ln_c ? s.mean_c.data_ptr<T_>() : nullptr;
+    const T_* prstd_c = ln_c ? s.rstd_c.data_ptr<T_>() : nullptr;
+    const T_* pmean_hh = ln_hh ? s.mean_hh.data_ptr<T_>() : nullptr;
     const T_* pwt = ln_hh && !gh_kept ? w_hh_t.data_ptr<T_>() : nullptr;
-    const T_* pgh_saved = gh_kept ? gh_saved.data_ptr<T_>() : nullptr;
-    const T_* prstd_hh = ln_hh ? rstd_hh.data_ptr<T_>() : nullptr;
-    const T_* plnw = ln_hh ? ln_hh_w.data_ptr<T_>() : nullptr;
-    const T_* pliw = ln_ih ? ln_ih_w.data_ptr<T_>() : nullptr;
-    const T_* pa = ln_ih ? a.data_ptr<T_>() : nullptr;
-    const T_* pmean_ih = ln_ih ? mean_ih.data_ptr<T_>() : nullptr;
-    const T_* prstd_ih = ln_ih ? rstd_ih.data_ptr<T_>() : nullptr;
+    const T_* pgh_saved = gh_kept ? s.gh.data_ptr<T_>() : nullptr;
+    const T_* prstd_hh = ln_hh ? s.rstd_hh.data_ptr<T_>() : nullptr;
+    const T_* plnw = ln_hh ? in.ln_hh_w.data_ptr<T_>() : nullptr;
+    const T_* pliw = ln_ih ? in.ln_ih_w.data_ptr<T_>() : nullptr;
+    const T_* pa = ln_ih ? in.a.data_ptr<T_>() : nullptr;
+    const T_* pmean_ih = ln_ih ? s.mean_ih.data_ptr<T_>() : nullptr;
+    const T_* prstd_ih = ln_ih ? s.rstd_ih.data_ptr<T_>() : nullptr;
     T_* pda = has(da) ? da.data_ptr<T_>() : nullptr;
     T_* pdz = dz_full ? dz.data_ptr<T_>() : nullptr;
     T_* pdgh = has(dgh) ? dgh.data_ptr<T_>() : nullptr;
@@ -690,7 +690,7 @@ std::vector<at::Tensor> fused_backward(
         // 2. projection: dh_raw = dh_new W_hr
         if (proj && opt.proj_clip > 0) {  // proj_clip: no gradient where the projection was clipped
           const T_ v_clip = T_(opt.proj_clip);
-          const T_* hp = h_proj.data_ptr<T_>() + t * B * P;
+          const T_* hp = s.h_proj.data_ptr<T_>() + t * B * P;
           for (int64_t k = b0 * P; k < b1 * P; ++k)
             if (!(hp[k] > -v_clip && hp[k] < v_clip)) dhn[k] = T_(0);
         }
@@ -789,17 +789,31 @@ std::vector<at::Tensor> fused_backward(
   } else if (in_loop_dw) {
     dw_hh = dw_hh_t.t().contiguous();  // (GH, P)
   } else {
-    auto rh_all = h_all.narrow(0, 0, T);  // (T, B, P)
-    if (has(rec_mask)) rh_all = rh_all * rec_mask;
+    auto rh_all = s.h_all.narrow(0, 0, T);  // (T, B, P)
+    if (has(in.rec_mask)) rh_all = rh_all * in.rec_mask;
     dw_hh = use_brgemm ? weight_grad(dgh.view({T * B, GH}), rh_all.reshape({T * B, P}))  // (GH, P)
                        : at::mm(dgh.view({T * B, GH}).t(), rh_all.reshape({T * B, P}));
   }
   at::Tensor dw_hr = pooled_empty({0}, opts);
   if (proj) {
-    dw_hr = use_brgemm ? weight_grad(dhn_all.view({T * B, P}), h_raw.view({T * B, H}))  // (P, H)
-                       : at::mm(dhn_all.view({T * B, P}).t(), h_raw.view({T * B, H}));
+    dw_hr = use_brgemm ? weight_grad(dhn_all.view({T * B, P}), s.h_raw.view({T * B, H}))  // (P, H)
+                       : at::mm(dhn_all.view({T * B, P}).t(), s.h_raw.view({T * B, H}));
   }
-  return {da, dH, dC, dw_hh, dw_hr, dw_ph, dln_hh_w, dln_hh_b, dln_c_w, dln_c_b, dln_ih_w, dln_ih_b, dbias};
+  KernelGrads g;
+  g.a = da;
+  g.h0 = dH;
+  g.c0 = dC;
+  g.w_hh = dw_hh;
+  g.w_hr = dw_hr;
+  g.w_ph = dw_ph;
+  g.ln_hh_w = dln_hh_w;
+  g.ln_hh_b = dln_hh_b;
+  g.ln_c_w = dln_c_w;
+  g.ln_c_b = dln_c_b;
+  g.ln_ih_w = dln_ih_w;
+  g.ln_ih_b = dln_ih_b;
+  g.bias = dbias;
+  return g;
 }
 
 // Weight gradient g^T x of a linear layer over all T*B rows: g (K, N), x (K, M) -> (N, M), float32 with the
@@ -856,24 +870,65 @@ at::Tensor bernoulli_mask(int64_t n, double p, int64_t seed) {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   namespace py = pybind11;
-  py::class_<CellOptions>(m, "CellOptions", "the cell's options of one kernel call, by name")
-      .def(py::init([](int64_t act, int64_t rec_act, bool cifg, double eps, double zone_p, double cell_clip,
-                       double proj_clip) { return CellOptions{act, rec_act, cifg, eps, zone_p, cell_clip, proj_clip}; }),
-           py::kw_only(), py::arg("act"), py::arg("rec_act"), py::arg("cifg"), py::arg("eps"), py::arg("zone_p"),
-           py::arg("cell_clip") = 0.0, py::arg("proj_clip") = 0.0)
-      .def_readonly("act", &CellOptions::act)
-      .def_readonly("rec_act", &CellOptions::rec_act)
-      .def_readonly("cifg", &CellOptions::cifg)
-      .def_readonly("eps", &CellOptions::eps)
-      .def_readonly("zone_p", &CellOptions::zone_p)
-      .def_readonly("cell_clip", &CellOptions::cell_clip)
-      .def_readonly("proj_clip", &CellOptions::proj_clip);
+  // CellOptions(act=..., rec_act=..., ...): keywords only, each read by its name in LSTMKIT_CELL_OPTIONS
+  auto cell_options = py::class_<CellOptions>(m, "CellOptions", "the cell's options of one kernel call, by name");
+  cell_options.def(py::init([](const py::kwargs& kw) {
+    CellOptions o;
+    size_t known = 0;
+#define LSTMKIT_READ_OPTION(type, name, value) \
+  if (kw.contains(#name)) { o.name = kw[#name].cast<type>(); ++known; }
+    LSTMKIT_CELL_OPTIONS(LSTMKIT_READ_OPTION)
+#undef LSTMKIT_READ_OPTION
+    if (known != kw.size()) {
+      std::string unknown;
+      for (const auto& item : kw) {
+        const auto key = item.first.cast<std::string>();
+        bool found = false;
+#define LSTMKIT_IS_OPTION(type, name, value) found = found || key == #name;
+        LSTMKIT_CELL_OPTIONS(LSTMKIT_IS_OPTION)
+#undef LSTMKIT_IS_OPTION
+        if (!found) unknown += (unknown.empty() ? "" : ", ") + key;
+      }
+      throw py::type_error("lstmkit CellOptions: unknown option(s) " + unknown);
+    }
+    return o;
+  }));
+#define LSTMKIT_OPTION_PROPERTY(type, name, value) cell_options.def_readonly(#name, &CellOptions::name);
+  LSTMKIT_CELL_OPTIONS(LSTMKIT_OPTION_PROPERTY)
+#undef LSTMKIT_OPTION_PROPERTY
   m.def("release_buffers", []() { return BufferPool::get().release(); },
         "free the pooled buffers no tensor uses; returns the bytes freed");
   m.def("bernoulli_mask", &bernoulli_mask, "0/1 float32 mask from the splitmix64 hash (kernels/masks.py)");
   m.def("weight_grad", &weight_grad, "g^T x over all rows, float32 (brgemm)");
-  m.def("forward", &fused_forward, "lstmkit fused LSTM direction, forward");
-  m.def("backward", &fused_backward, "lstmkit fused LSTM direction, backward");
+  m.def("forward",
+        [](const py::handle& inputs, const CellOptions& opt, bool save, bool store_gh, bool split_columns) {
+          return to_dict(fused_forward(read_inputs(inputs), opt, save, store_gh, split_columns));
+        },
+        "lstmkit fused LSTM direction, forward: inputs by attribute name (kernels/boundary.py KernelInputs); "
+        "returns {'out': ..., and each saved field}",
+        py::arg("inputs"), py::arg("options"), py::kw_only(), py::arg("save"), py::arg("store_gh"),
+        py::arg("split_columns"));
+  m.def("backward",
+        [](const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& dc_n, const py::handle& inputs,
+           const py::handle& saved, const CellOptions& opt, bool split_columns) {
+          return to_dict(fused_backward(dout, dh_n, dc_n, read_inputs(inputs), read_saved(saved), opt,
+                                        split_columns));
+        },
+        "lstmkit fused LSTM direction, backward: the gradients {input name: d loss / d input}",
+        py::arg("dout"), py::arg("dh_n"), py::arg("dc_n"), py::arg("inputs"), py::arg("saved"), py::arg("options"),
+        py::kw_only(), py::arg("split_columns"));
+  m.def("fields", []() {
+    py::dict d;
+    d["inputs"] = names_of_inputs();
+    d["saved"] = names_of_saved();
+    d["grads"] = names_of_grads();
+    std::vector<std::string> options;
+#define LSTMKIT_OPTION_NAME(type, name, value) options.push_back(#name);
+    LSTMKIT_CELL_OPTIONS(LSTMKIT_OPTION_NAME)
+#undef LSTMKIT_OPTION_NAME
+    d["options"] = options;
+    return d;
+  }, "the boundary's field names, list by list (kernels/boundary.py checks them on load)");
   m.def("brgemm_available", []() -> bool { return brgemm_available(); }, "per-step GEMMs use oneDNN's brgemm");
   m.def("activation_ids", []() {
     pybind11::dict ids;

@@ -160,12 +160,20 @@ inline void ln_bwd_raw(const T* dy, const T* x, T mean, T rstd, const T* w, T* d
 // docs/equations.md writes out the forward and backward equations these implement.
 
 // The cell's options, by name: Python builds one (CellOptions(act=..., ...), see kernels/fused.py) per call.
+// X(type, name, default): the one list of them on this side; the bindings and the load-time check read it.
+#define LSTMKIT_CELL_OPTIONS(X)                                                        \
+  X(int64_t, act, 0)        /* activation ids (kernels/activations.py) */              \
+  X(int64_t, rec_act, 1)                                                               \
+  X(bool, cifg, false)      /* coupled input and forget gates: i = 1 - f */            \
+  X(double, eps, 1e-5)      /* the layer norms' epsilon */                             \
+  X(double, zone_p, 0.0)    /* zoneout's eval probability where no mask is given */    \
+  X(double, cell_clip, 0.0) /* clip c_t to [-v, v]; 0 = off */                         \
+  X(double, proj_clip, 0.0) /* clip the projected h_t to [-v, v]; 0 = off */
+
 struct CellOptions {
-  int64_t act = 0, rec_act = 1;  // activation ids (kernels/activations.py)
-  bool cifg = false;
-  double eps = 1e-5;  // layer norms
-  double zone_p = 0.0;  // zoneout's eval probability where no mask is given
-  double cell_clip = 0.0, proj_clip = 0.0;  // 0 = off
+#define LSTMKIT_OPTION_FIELD(type, name, value) type name = value;
+  LSTMKIT_CELL_OPTIONS(LSTMKIT_OPTION_FIELD)
+#undef LSTMKIT_OPTION_FIELD
 };
 
 // Where the gate blocks [i,] f, g, o start in a row whose blocks are `n` apart (cifg: no i block; rows f, g, o).
