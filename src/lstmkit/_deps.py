@@ -13,6 +13,7 @@ EXTRAS = {
     "train": "the Keras-style fit/evaluate and the Trainer (tqdm, torchmetrics)",
     "recipes": "the recipes and the lstmkit command (click, matplotlib, scikit-learn, statsmodels)",
     "tensorboard": "the TensorBoard callback",
+    "forecast": "lstmkit.forecast's statistical models (statsmodels)",
 }
 
 

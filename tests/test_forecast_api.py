@@ -1,0 +1,116 @@
+"""lstmkit.forecast: the global quantile LSTM, its validated combination, backtests, persistence, bad input."""
+
+import numpy as np
+import pytest
+
+from lstmkit.forecast import ForecastConfig, LSTMForecaster, interpolate_missing, metrics, stats
+
+FAST = dict(steps=40, ensemble=1, hidden_size=8)
+
+
+def _seasonal(n=96, period=12, trend=0.05, noise=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 10 + np.sin(2 * np.pi * t / period) * 2 + trend * t + rng.normal(0, noise, n)
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="horizon must be an integer >= 1"):
+        ForecastConfig(horizon=0)
+    with pytest.raises(ValueError, match="quantiles must lie in"):
+        ForecastConfig(horizon=3, quantiles=(0.1, 1.2))
+    with pytest.raises(ValueError, match="combine must be"):
+        ForecastConfig(horizon=3, combine="best")
+    assert ForecastConfig(horizon=3, quantiles=(0.9, 0.1)).quantiles == (0.1, 0.5, 0.9)  # sorted, median added
+
+
+def test_fit_predict_shapes_and_quantile_order():
+    y = _seasonal()
+    fc = LSTMForecaster(horizon=6, period=12, **FAST, combine="lstm").fit(y)
+    q = fc.predict_quantiles()
+    assert q.shape == (6, 3)
+    assert (np.diff(q, axis=-1) >= 0).all()  # no crossing quantiles
+    np.testing.assert_array_equal(fc.predict(), q[:, 1])
+    # another history, no retraining: a shifted level moves the forecast by the same amount (per-window scaling)
+    np.testing.assert_allclose(fc.predict(history=y + 100.0), fc.predict() + 100.0, rtol=1e-5)
+
+
+def test_the_network_learns_trend_and_season_better_than_seasonal_naive():
+    y = _seasonal(n=120, trend=0.1)
+    train, truth = y[:-12], y[-12:]
+    fc = LSTMForecaster(horizon=12, period=12, steps=200, ensemble=1, combine="lstm").fit(train)
+    naive = stats.seasonal_naive(train, 12, 12)
+    ours = metrics.mase(fc.predict(), truth, train, 12)
+    assert ours < 0.6 * metrics.mase(naive, truth, train, 12), ours
+
+
+def test_many_series_train_one_global_model():
+    ys = [_seasonal(seed=k) * (k + 1) for k in range(3)]
+    fc = LSTMForecaster(horizon=4, period=12, **FAST, combine="lstm").fit(ys)
+    assert fc.predict().shape == (3, 4)
+    assert fc.predict_quantiles(history={"a": ys[0], "b": ys[1]}).shape == (2, 4, 3)
+
+
+def test_auto_combination_is_chosen_by_validation():
+    y = _seasonal(n=100)
+    fc = LSTMForecaster(horizon=6, period=12, **FAST).fit(y)
+    assert set(fc.validation) >= {"lstm", "ets", "theta", "lstm+ets+theta"}
+    best = min(fc.validation, key=fc.validation.get)
+    assert fc.components == tuple(best.split("+"))
+    assert fc.predict().shape == (6,)
+
+
+def test_backtest_rows():
+    y = _seasonal(n=90)
+    rows = LSTMForecaster(horizon=6, period=12, **FAST, combine="lstm").backtest(y, origins=2)
+    assert [r["origin"] for r in rows] == [78, 84]
+    for r in rows:
+        assert r["mase"] > 0 and 0 <= r["coverage"] <= 1 and r["scaled_pinball"] > 0 and r["components"] == "lstm"
+
+
+def test_save_load_round_trip_and_corrupt_files(tmp_path):
+    y = _seasonal()
+    fc = LSTMForecaster(horizon=5, period=12, **FAST, combine="lstm").fit(y)
+    path = fc.save(tmp_path / "fc.safetensors")
+    again = LSTMForecaster.load(path)
+    np.testing.assert_allclose(again.predict_quantiles(), fc.predict_quantiles(), rtol=1e-6)
+    assert again.config == fc.config and again.components == fc.components
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="bad.safetensors: not a readable lstmkit forecaster"):
+        LSTMForecaster.load(bad)
+    with pytest.raises(FileNotFoundError):
+        LSTMForecaster.load(tmp_path / "missing.safetensors")
+
+
+def test_bad_input_is_named():
+    y = _seasonal()
+    y[17] = np.nan
+    with pytest.raises(ValueError, match="1 missing or infinite value.*position 17.*interpolate_missing"):
+        LSTMForecaster(horizon=3, **FAST).fit(y)
+    with pytest.raises(ValueError, match="the shortest series has 8 values; forecasting 6 steps needs at least 11"):
+        LSTMForecaster(horizon=6, **FAST).fit(np.arange(8.0))
+    with pytest.raises(ValueError, match="expected a 1-D series"):
+        LSTMForecaster(horizon=3, **FAST).fit(np.zeros((2, 3, 4)))
+    with pytest.raises(RuntimeError, match="call fit"):
+        LSTMForecaster(horizon=3).predict()
+    fc = LSTMForecaster(horizon=3, period=4, **FAST, combine="lstm").fit(_seasonal(n=40, period=4))
+    with pytest.raises(ValueError, match="series 0: 3 values, the networks read the last 8"):
+        fc.predict(history=np.ones(3))
+
+
+def test_short_series_fall_back_to_a_shorter_input():
+    y = _seasonal(n=30, period=12)  # two seasons (24) + horizon 6 would leave no windows
+    fc = LSTMForecaster(horizon=6, period=12, **FAST, combine="lstm").fit(y)
+    assert fc.lengths == [30 - 6 - 3]
+    assert np.isfinite(fc.predict()).all()
+
+
+def test_metrics():
+    q = np.array([[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]])
+    truth = np.array([1.0, 4.0])
+    # pinball: step 1: q=.1: 0.1, q=.5: 0, q=.9: 0.1; step 2: 0.3, 1.0, 0.9 -> mean 2.4/6
+    assert metrics.pinball(q, truth, (0.1, 0.5, 0.9)) == pytest.approx(0.4)
+    assert metrics.coverage(q[:, 0], q[:, 2], truth) == 0.5
+    assert metrics.mase_scale(np.array([1.0, 3.0, 2.0, 4.0]), period=2) == 1.0
+    assert interpolate_missing([np.nan, 1.0, np.nan, 3.0]).tolist() == [1.0, 1.0, 2.0, 3.0]
