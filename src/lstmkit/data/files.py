@@ -4,11 +4,18 @@ the column and the row (1-based, counting the header as row 1, as a spreadsheet 
 from __future__ import annotations
 
 import csv
+import datetime
+import logging
 import math
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
 import numpy as np
+
+
+log = logging.getLogger(__name__)
 
 
 class DataFileError(ValueError):
@@ -104,3 +111,156 @@ def read_text_csv(path: Union[str, Path], text: str) -> list[str]:
             raise DataFileError(f"{p}: column {text!r}, row {i}: empty text")
         out.append(t)
     return out
+
+
+# ---- many series in one file (long format), with timestamps -------------------------------------------------
+
+_MONTHS = {m: k for k, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                       "dec"), start=1)}
+
+
+def parse_time(cell: str) -> Union[float, datetime.datetime]:
+    """A time cell: a number (a step index or a year), or a date: ISO (``2024-03-01``, ``2024-03-01 12:30``),
+    a month (``2024-03``, ``2024 Mar``, ``Mar 2024``) or a quarter (``2024Q1``, ``2024 Q1``).
+
+    >>> [str(parse_time(c)) for c in ("2024-03", "1991 Jul", "2020 Q3", "17", "2024-03-01T12:30")]
+    ['2024-03-01 00:00:00', '1991-07-01 00:00:00', '2020-07-01 00:00:00', '17.0', '2024-03-01 12:30:00']
+    """
+    s = cell.strip()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    m = re.fullmatch(r"(\d{4})[-/ ]?[qQ]([1-4])", s)
+    if m:
+        return datetime.datetime(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
+    m = re.fullmatch(r"(\d{4})[-/](\d{1,2})", s)
+    if m and 1 <= int(m.group(2)) <= 12:
+        return datetime.datetime(int(m.group(1)), int(m.group(2)), 1)
+    m = re.fullmatch(r"(\d{4})[ -]([A-Za-z]{3})[a-z]*", s) or re.fullmatch(r"([A-Za-z]{3})[a-z]*[ -](\d{4})", s)
+    if m:
+        year, month = (m.group(1), m.group(2)) if m.group(1).isdigit() else (m.group(2), m.group(1))
+        if month.lower() in _MONTHS:
+            return datetime.datetime(int(year), _MONTHS[month.lower()], 1)
+    try:
+        t = datetime.datetime.fromisoformat(s)
+    except ValueError:
+        raise ValueError(f"{cell!r} is not a number or a date") from None
+    return t.replace(tzinfo=None) if t.tzinfo is None else t
+
+
+def _months(t: datetime.datetime) -> int:
+    return t.year * 12 + t.month - 1
+
+
+@dataclass
+class TimedSeries:
+    """One series of a long-format file: its id, regular timestamps and values (NaN where a cell was blank)."""
+
+    id: str
+    times: list  # floats or datetimes, increasing, one step apart
+    values: np.ndarray  # (N,)
+    step: Union[float, datetime.timedelta, int]  # numeric step, a fixed duration, or a number of months
+    monthly: bool = False  # step counts calendar months (monthly, quarterly, yearly dates)
+
+    def future(self, horizon: int) -> list:
+        """The ``horizon`` timestamps after the last one."""
+        last = self.times[-1]
+        if self.monthly:
+            out = []
+            for h in range(1, horizon + 1):
+                k = _months(last) + h * self.step
+                out.append(last.replace(year=k // 12, month=k % 12 + 1))
+            return out
+        return [last + h * self.step for h in range(1, horizon + 1)]
+
+
+def _regular_step(p: Path, sid: str, times: list, rows: list[int]):
+    """The series' constant step, or a DataFileError naming the first irregular gap."""
+    if len(times) < 2:
+        return 1.0, False
+    dated = isinstance(times[0], datetime.datetime)
+    if dated and all(t.day == times[0].day and t.time() == times[0].time() for t in times):
+        gaps = [_months(b) - _months(a) for a, b in zip(times, times[1:])]
+        monthly = gaps[0] > 0
+    else:
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        monthly = False
+    for k, g in enumerate(gaps[1:], start=1):
+        if g != gaps[0]:
+            raise DataFileError(f"{p}: series {sid!r}: irregular timestamps: {times[k]} -> {times[k + 1]} (row "
+                                f"{rows[k + 1]}) is not the step {times[0]} -> {times[1]} of the rows before; "
+                                "resample the series to a regular step (or fill the missing rows with blank "
+                                "values)")
+    return gaps[0], monthly
+
+
+def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "time", id: str = "",
+                  missing: str = "interpolate", min_length: int = 2) -> list[TimedSeries]:
+    """Series in long format (one row per series and time, like statsforecast's ``unique_id``/``ds``/``y``):
+    ``id`` (optional: one series without it), ``time`` and ``value`` columns, in any row order.
+
+    Errors name the file, series and row: an unparseable time, a duplicate time within a series, irregular
+    steps, a series shorter than ``min_length``. Blank values are filled by linear interpolation with a
+    warning (``missing="interpolate"``) or refused (``missing="error"``).
+
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "s.csv")
+    >>> _ = open(f, "w").write("store,month,units\\nb,2024-02,5\\na,2024-01,1\\na,2024-02,2\\nb,2024-01,4\\n")
+    >>> [(s.id, s.values.tolist(), str(s.future(1)[0].date())) for s in read_long_csv(f, "units", "month", "store")]
+    [('a', [1.0, 2.0], '2024-03-01'), ('b', [4.0, 5.0], '2024-03-01')]
+    """
+    if missing not in ("interpolate", "error"):
+        raise ValueError(f"missing must be 'interpolate' or 'error', got {missing!r}")
+    p, header, rows = _rows(path)
+    jv, jt = _column(p, header, value), _column(p, header, time)
+    ji = _column(p, header, id) if id else None
+    groups: dict[str, list] = {}
+    for i, r in enumerate(rows, start=2):
+        sid = (r[ji].strip() if ji is not None and ji < len(r) else "") if ji is not None else "series"
+        if ji is not None and not sid:
+            raise DataFileError(f"{p}: column {id!r}, row {i}: empty series id")
+        cell_t = r[jt].strip() if jt < len(r) else ""
+        try:
+            t = parse_time(cell_t)
+        except ValueError as err:
+            raise DataFileError(f"{p}: column {time!r}, row {i}: {err}") from None
+        cell_v = r[jv].strip() if jv < len(r) else ""
+        if cell_v == "" or cell_v.lower() in ("na", "nan", "null"):
+            v = math.nan
+        else:
+            try:
+                v = float(cell_v)
+            except ValueError:
+                raise DataFileError(f"{p}: column {value!r}, row {i}: {cell_v!r} is not a number") from None
+            if not math.isfinite(v):
+                raise DataFileError(f"{p}: column {value!r}, row {i}: {cell_v!r} is not a finite number")
+        groups.setdefault(sid, []).append((t, v, i))
+    out = []
+    for sid, items in groups.items():
+        kinds = {isinstance(t, datetime.datetime) for t, _, _ in items}
+        if len(kinds) > 1:
+            raise DataFileError(f"{p}: series {sid!r}: column {time!r} mixes dates and numbers")
+        items.sort(key=lambda e: e[0])
+        for (t0, _, r0), (t1, _, r1) in zip(items, items[1:]):
+            if t0 == t1:
+                raise DataFileError(f"{p}: series {sid!r}: time {t0} appears twice (rows {min(r0, r1)} and "
+                                    f"{max(r0, r1)})")
+        times = [t for t, _, _ in items]
+        rows_of = [r for _, _, r in items]
+        step, monthly = _regular_step(p, sid, times, rows_of)
+        vals = np.array([v for _, v, _ in items], dtype=np.float64)
+        bad = np.flatnonzero(np.isnan(vals))
+        if bad.size:
+            if missing == "error" or bad.size == len(vals):
+                raise DataFileError(f"{p}: series {sid!r}: {bad.size} blank value(s), the first in row "
+                                    f"{rows_of[bad[0]]}" + ("" if missing == "error" else "; every value is blank"))
+            idx = np.arange(len(vals))
+            good = ~np.isnan(vals)
+            vals[~good] = np.interp(idx[~good], idx[good], vals[good])
+            log.warning("%s: series %r: %d blank value(s) filled by linear interpolation (the first in row %d)",
+                        p, sid, bad.size, rows_of[bad[0]])
+        if len(vals) < min_length:
+            raise DataFileError(f"{p}: series {sid!r} has {len(vals)} values; this needs at least {min_length}")
+        out.append(TimedSeries(sid, times, vals, step, monthly))
+    return sorted(out, key=lambda s: s.id)

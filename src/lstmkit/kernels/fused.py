@@ -424,7 +424,13 @@ class KernelFlags(NamedTuple):
     split: bool  # split the hidden units across threads (small batches); the backward splits the same way
 
     def cell_options(self):
-        return _module.CellOptions(**self.options._asdict())
+        return _kernel_options(_module, self.options)
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_options(module, options: CellOptions):
+    """The kernel's CellOptions for ``options``, made once (a training step asks twice per layer)."""
+    return module.CellOptions(**options._asdict())
 
 
 def _recurrence_graph(inputs: KernelInputs, options: CellOptions):

@@ -871,7 +871,9 @@ at::Tensor bernoulli_mask(int64_t n, double p, int64_t seed) {
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   namespace py = pybind11;
   // CellOptions(act=..., rec_act=..., ...): keywords only, each read by its name in LSTMKIT_CELL_OPTIONS
-  auto cell_options = py::class_<CellOptions>(m, "CellOptions", "the cell's options of one kernel call, by name");
+  // module_local: two builds of this kernel may share a process (benchmarks/kernel_ab.py, prebuilt.py)
+  auto cell_options = py::class_<CellOptions>(m, "CellOptions", py::module_local(),
+                                              "the cell's options of one kernel call, by name");
   cell_options.def(py::init([](const py::kwargs& kw) {
     CellOptions o;
     size_t known = 0;
