@@ -125,10 +125,27 @@ def table() -> str:
                 name = {"lstm": "LSTM", "seasonal_naive": "seasonal naive", "ets": "Holt-Winters"}[model]
                 lines.append(f"{head}| {name} | {m[model + '_rmse']:.3f} | {m[model + '_mae']:.3f} | "
                              f"{m[model + '_mase']:.3f} |")
+    lines += _forecast_panel()
     notes = RESULTS / "NOTES.md"  # hand-written remarks on the recorded runs, appended as they are
     if notes.exists():
         lines += ["", notes.read_text().rstrip()]
     return "\n".join(lines) + "\n"
+
+
+def _forecast_panel() -> list[str]:
+    """The summary of benchmarks/forecast.py's test-panel run (benchmarks/results/forecast-test.md), if any."""
+    f = ROOT / "benchmarks" / "results" / "forecast-test.md"
+    if not f.exists():
+        return []
+    text = f.read_text().splitlines()
+    command = next((ln for ln in text if ln.startswith("Command:")), "")
+    summary = [ln for ln in text[text.index(next(ln for ln in text if ln.startswith("| model |"))):]]
+    summary = summary[:next((k for k, ln in enumerate(summary) if ln.startswith("Per series")), len(summary))]
+    return ["", "## Forecasting panel: `lstmkit.forecast` against statsforecast and Darts", "",
+            "The test half of benchmarks/forecast.py's panel of real series (the defaults were fixed on the "
+            "development half first); per-series numbers and the dev run are in benchmarks/results/"
+            "forecast-test.md and forecast-dev.md; the method in docs/forecasting.md.", "", command, "",
+            *[ln for ln in summary if ln.strip() or ln == ""]]
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -84,17 +85,18 @@ def test_max_steps_caps_training_mid_epoch():
     assert model.trainer.global_step == 7 and len(history.history["loss"]) == 1
 
 
-def test_quick_caps_steps_and_shows_progress(tmp_path):
+def test_quick_caps_steps_and_shows_progress(tmp_path, caplog):
     res = CliRunner().invoke(main, ["train", "forecast", "--quick", "--show-config"])
     assert json.loads(res.output)["train"]["max_steps"] == 2000
     res = CliRunner().invoke(main, ["train", "forecast", "--quick", "--show-config", "--set", "train.max_steps=5"])
     assert json.loads(res.output)["train"]["max_steps"] == 5
     t = np.arange(100)
     f = _series_csv(tmp_path / "s.csv", list(50 + 5 * np.sin(2 * np.pi * t / 12) + 0.1 * t))
-    res = CliRunner().invoke(main, ["-v", "forecast", str(f), "--column", "y", "--period", "12", "--quick",
-                                    "--set", "train.epochs=2", "--out", str(tmp_path / "fc")])
+    with caplog.at_level(logging.INFO, logger="lstmkit"):
+        res = CliRunner().invoke(main, ["-v", "forecast", str(f), "--column", "y", "--period", "12", "--quick",
+                                        "--set", "steps=3", "--out", str(tmp_path / "fc")])
     assert res.exit_code == 0, res.output
-    assert "Epoch 1/2" in res.output  # forecast shows its progress like every recipe
+    assert "network 1/1" in caplog.text and "3 steps" in caplog.text  # forecast logs its progress
 
 
 def test_sigterm_removes_the_half_written_run(tmp_path):

@@ -88,7 +88,7 @@ def test_bad_input_is_named():
     y[17] = np.nan
     with pytest.raises(ValueError, match="1 missing or infinite value.*position 17.*interpolate_missing"):
         LSTMForecaster(horizon=3, **FAST).fit(y)
-    with pytest.raises(ValueError, match="the shortest series has 8 values; forecasting 6 steps needs at least 11"):
+    with pytest.raises(ValueError, match="the shortest series has 8 values, too few: forecasting 6 steps needs at least 11"):
         LSTMForecaster(horizon=6, **FAST).fit(np.arange(8.0))
     with pytest.raises(ValueError, match="expected a 1-D series"):
         LSTMForecaster(horizon=3, **FAST).fit(np.zeros((2, 3, 4)))

@@ -148,8 +148,9 @@ def test_forecast_and_classify_on_users_csv(tmp_path):
     f.write_text("month,units\n" + "".join(f"{i},{v:.3f}\n" for i, v in enumerate(series)))
     out = cli("forecast", str(f), "--column", "units", "--horizon", "6", "--period", "12", "--quick", "--out",
               str(tmp_path / "fc"))
-    assert "lstm_mase" in out
-    assert len((tmp_path / "fc" / "predictions.csv").read_text().splitlines()) == 7
+    assert "lstmkit forecast: 1 series, 6 steps" in out
+    pred = (tmp_path / "fc" / "predictions.csv").read_text().splitlines()
+    assert len(pred) == 7 and pred[0] == "id,step,time,forecast,q0.1,q0.5,q0.9"
     rows = ["text,label"] + [f"great fun number {i},pos" for i in range(60)] + \
            [f"terrible waste number {i},neg" for i in range(60)]
     g = tmp_path / "reviews.csv"

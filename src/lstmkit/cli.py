@@ -5,7 +5,7 @@
     lstmkit evaluate RUN                              # the run's test metrics
     lstmkit predict RUN "a gripping, funny film"      # a recipe's own predictions
     lstmkit generate RUN --prompt "ROMEO:" --length 500 --temperature 0.8 --top-k 20
-    lstmkit forecast my.csv --column y --horizon 24   # your own series
+    lstmkit forecast my.csv --column y --horizon 24   # your own series, with quantiles
     lstmkit classify my.csv --text text --label label # your own labelled texts
     lstmkit bench --variant peephole                  # lstmkit against torch.nn.LSTM on this machine
 
@@ -136,14 +136,28 @@ def train(ctx: click.Context, name: str, overrides: tuple[str, ...], quick: bool
     _summary(run, metrics)
 
 
-def _open_run(path: str):
-    from .recipes import Run, get_recipe
+def _open_dir(path: str):
+    from .recipes import Run
 
     p = Path(path)
     if not (p / "config.json").exists():
         raise UserError(f"{p} is not a run directory (no config.json); `lstmkit train` writes one")
-    run = Run(p)
-    return run, _guard(get_recipe, _guard(run.read_json, "config.json").get("recipe", "?"))
+    return Run(p)
+
+
+def _run_kind(path: str) -> str:
+    return _guard(_open_dir(path).read_json, "config.json").get("recipe", "?")
+
+
+def _open_run(path: str):
+    from .recipes import get_recipe
+
+    run = _open_dir(path)
+    kind = _guard(run.read_json, "config.json").get("recipe", "?")
+    if kind == "forecast-file":
+        raise UserError(f"{path} is a `lstmkit forecast` run: `lstmkit predict {path}` forecasts again, and its "
+                        "scores are in metrics.json and backtest.csv")
+    return run, _guard(get_recipe, kind)
 
 
 @main.command(context_settings=CONTEXT)
@@ -160,13 +174,21 @@ def evaluate(run: str) -> None:
 @main.command(context_settings=CONTEXT)
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.argument("inputs", nargs=-1, required=False)
-@click.option("--csv", "csv_path", type=click.Path(), help="Read the inputs from this CSV file ...")
+@click.option("--csv", "csv_path", type=click.Path(), help="Read the inputs (a forecast run: the newer history) "
+              "from this CSV file ...")
 @click.option("--text", "text_col", default="text", show_default=True, help="... from this column.")
 def predict(run: str, inputs: tuple[str, ...], csv_path: Optional[str], text_col: str) -> None:
-    """Predict with a trained run: texts for sentiment/classify runs, image files for mnist-rows.
-    Prints one JSON object per input."""
+    """Predict with a trained run: texts for sentiment/classify runs, image files for mnist-rows, the next
+    horizon for `lstmkit forecast` runs (from the fitted series, or a newer file with --csv). Prints one JSON
+    object per input (per series and step for forecasts)."""
     from .data.files import read_text_csv
 
+    if _run_kind(run) == "forecast-file":
+        from .recipes.forecast_file import predict_again
+
+        for row in _guard(predict_again, _open_dir(run), csv_path):
+            click.echo(json.dumps(row))
+        return
     r, recipe = _open_run(run)
     items = list(inputs)
     if csv_path:
@@ -205,24 +227,44 @@ def generate(run: str, prompt: str, length: int, temperature: float, top_k: int,
 @click.option("--horizon", default=12, show_default=True, type=click.IntRange(1), help="Steps ahead.")
 @click.option("--period", default=1, show_default=True, type=click.IntRange(1),
               help="Seasonal period in steps (12 for monthly data with a yearly cycle).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE")
-@click.option("--quick", is_flag=True)
+@click.option("--time-column", default="", help="Timestamps (dates, months, quarters or numbers); predictions "
+              "carry the future ones. Without it, rows are in time order.")
+@click.option("--id-column", default="", help="Several series in long format (one row per series and time), "
+              "fitted as one global model; needs --time-column.")
+@click.option("--quantiles", default="0.1,0.5,0.9", show_default=True, help="Quantiles to forecast (the "
+              "median is always among them).")
+@click.option("--backtest", default=0, show_default=True, type=click.IntRange(0), help="Rolling origins to "
+              "refit and score lstmkit against seasonal naive, ETS and Theta (0 = none).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="An LSTMForecaster option: steps, ensemble, hidden_size, input_size, combine, cell...")
+@click.option("--quick", is_flag=True, help="A smoke test (one small network), not a forecast to use.")
 @click.option("--out", type=click.Path(file_okay=False), default=None)
-@click.pass_context
-def forecast(ctx: click.Context, csv_file: str, column: str, horizon: int, period: int,
-             overrides: tuple[str, ...], quick: bool, out: Optional[str]) -> None:
-    """Train the forecast recipe on your own series, evaluate it against seasonal naive and Holt-Winters
-    over rolling origins, and write the next HORIZON values to predictions.csv.
+def forecast(csv_file: str, column: str, horizon: int, period: int, time_column: str, id_column: str,
+             quantiles: str, backtest: int, overrides: tuple[str, ...], quick: bool, out: Optional[str]) -> None:
+    """Forecast your own series (one, or many in long format) with quantiles, and write predictions.csv,
+    the fitted forecaster and, with --backtest, rolling-origin scores against the statistical baselines.
 
     \b
-    Example:
-      lstmkit forecast sales.csv --column units --horizon 12 --period 12
+    Examples:
+      lstmkit forecast sales.csv --column units --horizon 12 --period 12 --time-column month
+      lstmkit forecast stores.csv --column y --time-column ds --id-column unique_id --backtest 3
+      lstmkit predict runs/forecast-... --csv newer.csv      # forecast again from newer data
     """
-    from .recipes.forecast import forecast_csv
+    from .recipes.forecast_file import run_forecast_file
 
-    run, metrics = _guard(forecast_csv, csv_file, column, horizon, period, out=out, overrides=overrides,
-                          quick=quick, verbose=ctx.obj["fit_verbose"])
-    _summary(run, metrics)
+    try:
+        qs = tuple(float(q) for q in quantiles.split(",") if q.strip())
+    except ValueError:
+        raise UserError(f"--quantiles {quantiles!r}: expected numbers separated by commas") from None
+    run, metrics = _guard(run_forecast_file, csv_file, column, horizon, period, time_column=time_column,
+                          id_column=id_column, quantiles=qs, backtest=backtest, overrides=overrides, quick=quick,
+                          out=out)
+    click.echo(f"lstmkit forecast: {metrics['series']} series, {horizon} steps; model: {metrics['components']}")
+    for k, v in metrics.items():
+        if k.startswith("backtest_") or k.startswith("validation_"):
+            click.echo(f"  {k:<34} {v:.4f}" if isinstance(v, float) else f"  {k:<34} {v}")
+    files = sorted(p.name for p in run.path.iterdir() if p.is_file())
+    click.echo(f"results in {run.path}/: {', '.join(files)}")
 
 
 @main.command(context_settings=CONTEXT)

@@ -145,6 +145,10 @@ def _check_series(y: Any, name: str) -> np.ndarray:
     if bad.size:
         raise ValueError(f"{name}: {bad.size} missing or infinite value(s), the first at position {bad[0]}; "
                          "fill them first (lstmkit.forecast.interpolate_missing does it linearly)")
+    biggest = float(np.abs(v).max()) if v.size else 0.0
+    if biggest > 1e100:  # squared deviations (the scales, the statistical fits) overflow float64 near 1e154
+        raise ValueError(f"{name}: values as large as {biggest:.3g} overflow the forecasts' arithmetic; rescale "
+                         f"the series (divide it by 1e{int(np.log10(biggest))}, say)")
     return v
 
 
@@ -181,8 +185,8 @@ class LSTMForecaster:
         base = c.input_size or (2 * c.period if c.period > 1 else max(2 * c.horizon, 4))
         room = shortest - c.horizon - 3  # the longest input that leaves at least 4 windows in the shortest series
         if room < 2:
-            raise ValueError(f"the shortest series has {shortest} values; forecasting {c.horizon} steps needs "
-                             f"at least {c.horizon + 5} (an input of 2 steps, the horizon, and 4 windows)")
+            raise ValueError(f"the shortest series has {shortest} values, too few: forecasting {c.horizon} steps "
+                             f"needs at least {c.horizon + 5} (an input of 2 steps, the horizon, and 4 windows)")
         if base > room:
             log.info("forecast: input_size %d does not fit the shortest series (%d values): using %d", base,
                      shortest, room)
@@ -211,6 +215,7 @@ class LSTMForecaster:
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
             q = torch.tensor(c.quantiles, dtype=torch.float32)  # (Q,)
             g = torch.Generator().manual_seed(c.seed + 1000 + k)
+            recent = []
             for _ in range(steps):
                 idx = torch.randint(0, len(X), (min(c.batch_size, len(X)),), generator=g)
                 pred = net(X[idx])  # (b, H, Q)
@@ -221,6 +226,9 @@ class LSTMForecaster:
                 nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
                 sched.step()
+                recent = (recent + [loss.item()])[-20:]
+            log.info("forecast: network %d/%d (input %d, %d windows): %d steps, pinball loss %.4f", k + 1,
+                     c.ensemble, length, len(X), steps, float(np.mean(recent)))
         return nets
 
     def _network_quantiles(self, histories: list[np.ndarray], networks: Optional[list] = None) -> np.ndarray:

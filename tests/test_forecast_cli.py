@@ -1,0 +1,70 @@
+"""`lstmkit forecast FILE`: one or many series, timestamps, quantiles, backtests, and forecasting again."""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from lstmkit.cli import main
+
+
+def _stores(path, months=60, stores=("north", "south")):
+    rng = np.random.default_rng(0)
+    lines = ["store,month,units"]
+    for k, store in enumerate(stores):
+        for m in range(months):
+            v = 100 * (k + 1) + 10 * np.sin(2 * np.pi * m / 12) + 0.5 * m + rng.normal()
+            lines.append(f"{store},{2019 + m // 12}-{m % 12 + 1:02d},{v:.3f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_long_format_with_timestamps_backtest_and_predict_again(tmp_path):
+    f = _stores(tmp_path / "stores.csv")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--time-column", "month", "--id-column",
+                                    "store", "--horizon", "6", "--period", "12", "--backtest", "1", "--quick",
+                                    "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "2 series, 6 steps" in res.output and "backtest_mase_lstmkit" in res.output
+    pred = (out / "predictions.csv").read_text().splitlines()
+    assert pred[0] == "id,step,time,forecast,q0.1,q0.5,q0.9" and len(pred) == 1 + 2 * 6
+    assert pred[1].startswith("north,1,2024-01-01,") and pred[-1].startswith("south,6,2024-06-01,")
+    row = [float(v) for v in pred[1].split(",")[3:]]
+    assert row[1] <= row[2] <= row[3] and row[0] == row[2]  # q0.1 <= median <= q0.9, forecast = median
+    bt = (out / "backtest.csv").read_text().splitlines()
+    assert bt[0] == "id,origin,model,mase,smape,scaled_pinball,coverage" and len(bt) == 1 + 2 * 4
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["series"] == 2 and m["backtest_origins"] == 1 and 0 <= m["backtest_coverage"] <= 1
+    assert m["backtest_best"] in ("lstmkit", "seasonal_naive", "ets", "theta")
+    assert {"forecast.png", "forecaster.safetensors", "config.json"} <= {p.name for p in out.iterdir()}
+    # forecasting again: from the saved history (the same numbers as predictions.csv), then from newer data
+    res = CliRunner().invoke(main, ["predict", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.output.splitlines()]
+    assert len(rows) == 12 and rows[0]["time"] == "2024-01-01"
+    assert abs(rows[0]["forecast"] - float(pred[1].split(",")[3])) < 1e-3 * abs(rows[0]["forecast"])
+    newer = _stores(tmp_path / "newer.csv", months=66)
+    res = CliRunner().invoke(main, ["predict", str(out), "--csv", str(newer)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.splitlines()[0])["time"] == "2024-07-01"
+    res = CliRunner().invoke(main, ["evaluate", str(out)])
+    assert res.exit_code == 2 and "is a `lstmkit forecast` run" in res.output
+
+
+def test_forecast_option_errors(tmp_path):
+    f = _stores(tmp_path / "stores.csv")
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--set", "epochs=3"])
+    assert res.exit_code == 2 and "--set 'epochs=3': expected KEY=VALUE with KEY one of" in res.output
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--id-column", "store"])
+    assert res.exit_code == 2 and "--id-column needs --time-column" in res.output
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--quantiles", "0.1,x"])
+    assert res.exit_code == 2 and "expected numbers separated by commas" in res.output
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--quantiles", "0.1,1.5"])
+    assert res.exit_code == 2 and "quantiles must lie in (0, 1)" in res.output
+    dup = tmp_path / "dup.csv"
+    dup.write_text("month,units\n2020-01,1\n2020-01,2\n")
+    res = CliRunner().invoke(main, ["forecast", str(dup), "--column", "units", "--time-column", "month",
+                                    "--out", str(tmp_path / "never")])
+    assert res.exit_code == 2 and "appears twice (rows 2 and 3)" in res.output
+    assert not (tmp_path / "never").exists()
