@@ -55,7 +55,9 @@ def _guard(fn, *args, **kwargs):
 
 def _summary(run, metrics: dict) -> None:
     skip = {"confusion_matrix", "classes", "sample", "origins", "recipe", "target", "description"}
-    click.echo(f"{metrics['recipe']}: {metrics.get('target', '')}")
+    target = metrics.get("target", "")
+    click.echo(f"{metrics['recipe']}" + (f" (the recipe's target: {target}; the numbers below say whether this run "
+                                         "met it)" if target else ""))
     for k, v in metrics.items():
         if k in skip or isinstance(v, (list, dict)):
             continue
