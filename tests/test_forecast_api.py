@@ -114,3 +114,46 @@ def test_metrics():
     assert metrics.coverage(q[:, 0], q[:, 2], truth) == 0.5
     assert metrics.mase_scale(np.array([1.0, 3.0, 2.0, 4.0]), period=2) == 1.0
     assert interpolate_missing([np.nan, 1.0, np.nan, 3.0]).tolist() == [1.0, 1.0, 2.0, 3.0]
+
+
+def _promoted(n=160, seed=0):
+    """Sales with a known-in-advance promotion flag that lifts them by 6 (random weeks: unpredictable without it)."""
+    rng = np.random.default_rng(seed)
+    promo = (rng.random(n) < 0.3).astype(float)
+    y = 20 + 2 * np.sin(2 * np.pi * np.arange(n) / 7) + 6 * promo + rng.normal(0, 0.3, n)
+    return y, promo
+
+
+def test_future_covariates_are_used():
+    y, promo = _promoted()
+    h = 7
+    train, truth = y[:-h], y[-h:]
+    opts = dict(horizon=h, period=7, steps=250, ensemble=1, combine="lstm")
+    with_cov = LSTMForecaster(**opts).fit(train, covariates=promo[:-h])
+    without = LSTMForecaster(**opts).fit(train)
+    ours = metrics.mase(with_cov.predict(future_covariates=promo[-h:]), truth, train, 7)
+    plain = metrics.mase(without.predict(), truth, train, 7)
+    assert ours < 0.6 * plain, (ours, plain)
+    assert with_cov.n_covariates == 1 and without.n_covariates == 0
+
+
+def test_covariate_errors_and_persistence(tmp_path):
+    y, promo = _promoted(n=80)
+    fc = LSTMForecaster(horizon=4, period=7, **FAST, combine="lstm").fit(y, covariates=promo)
+    with pytest.raises(ValueError, match=r"fitted with 1 covariate\(s\): give future_covariates, \(4, 1\)"):
+        fc.predict()
+    with pytest.raises(ValueError, match=r"future_covariates of series 0: shape \(3, 1\), expected \(4, C\)"):
+        fc.predict(future_covariates=np.zeros(3))
+    with pytest.raises(ValueError, match="a new history needs its covariates too"):
+        fc.predict(history=y, future_covariates=np.zeros(4))
+    with pytest.raises(ValueError, match=r"covariates of series 0: shape \(79, 1\), expected \(80, C\)"):
+        LSTMForecaster(horizon=4, **FAST).fit(y, covariates=promo[:-1])
+    plain = LSTMForecaster(horizon=4, period=7, **FAST, combine="lstm").fit(y)
+    with pytest.raises(ValueError, match="fitted without covariates"):
+        plain.predict(future_covariates=np.zeros(4))
+    again = LSTMForecaster.load(fc.save(tmp_path / "cov.safetensors"))
+    future = np.array([1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_allclose(again.predict(future_covariates=future), fc.predict(future_covariates=future),
+                               rtol=1e-6)
+    rows = LSTMForecaster(horizon=4, period=7, **FAST, combine="lstm").backtest(y, origins=1, covariates=promo)
+    assert len(rows) == 1 and rows[0]["mase"] > 0

@@ -7,6 +7,7 @@ where validation says so (:class:`LSTMForecaster`), metrics and baselines.
 """
 
 from . import metrics, stats
-from .forecaster import ForecastConfig, LSTMForecaster, QuantileLSTM, interpolate_missing
+from .forecaster import ForecastConfig, LSTMForecaster, QuantileLSTM, calendar_features, interpolate_missing
 
-__all__ = ["ForecastConfig", "LSTMForecaster", "QuantileLSTM", "interpolate_missing", "metrics", "stats"]
+__all__ = ["ForecastConfig", "LSTMForecaster", "QuantileLSTM", "calendar_features", "interpolate_missing", "metrics",
+           "stats"]

@@ -93,21 +93,30 @@ class ForecastConfig:
 
 
 class QuantileLSTM(nn.Module):
-    """Normalised window (B, L) -> quantiles (B, H, Q): an LSTM's last state and a linear skip of the window."""
+    """Normalised window -> quantiles (B, H, Q): an LSTM's last state and a linear skip of the window.
+
+    ``x`` is (B, L) values, or (B, L, 1 + C) values and C covariates per step; ``future`` (B, H, C) holds the
+    covariates of the forecast steps (known in advance: calendars, prices, promotions), which join the LSTM's
+    last state in the head.
+    """
 
     def __init__(self, input_size: int, horizon: int, n_quantiles: int, hidden_size: int, num_layers: int,
-                 cell: dict) -> None:
+                 cell: dict, n_covariates: int = 0) -> None:
         super().__init__()
-        self.horizon, self.n_quantiles = horizon, n_quantiles
-        self.lstm = LSTM(1, hidden_size, num_layers, batch_first=True, **cell)
-        self.head = nn.Linear(hidden_size, horizon * n_quantiles)
+        self.horizon, self.n_quantiles, self.n_covariates = horizon, n_quantiles, n_covariates
+        self.lstm = LSTM(1 + n_covariates, hidden_size, num_layers, batch_first=True, **cell)
+        self.head = nn.Linear(hidden_size + horizon * n_covariates, horizon * n_quantiles)
         self.skip = nn.Linear(input_size, horizon * n_quantiles)
         nn.init.zeros_(self.skip.weight)  # start from "the window's mean" and let the data add the rest
         nn.init.zeros_(self.skip.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(x.unsqueeze(-1))  # (B, L, H)
-        y = self.head(out[:, -1]) + self.skip(x)  # (B, H*Q)
+    def forward(self, x: torch.Tensor, future: Optional[torch.Tensor] = None) -> torch.Tensor:
+        seq = x.unsqueeze(-1) if x.dim() == 2 else x  # (B, L, 1 + C)
+        out, _ = self.lstm(seq)  # (B, L, hidden)
+        last = out[:, -1]  # (B, hidden)
+        if self.n_covariates:
+            last = torch.cat([last, future.reshape(len(x), -1)], dim=1)  # (B, hidden + H*C)
+        y = self.head(last) + self.skip(seq[..., 0])  # (B, H*Q)
         return y.view(-1, self.horizon, self.n_quantiles)
 
 
@@ -120,18 +129,25 @@ def _normalise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mu) / sd, mu, sd
 
 
-def _windows(series: list[np.ndarray], length: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for v in series:
+def _windows(series: list[np.ndarray], length: int, horizon: int, covs: Optional[list[np.ndarray]] = None):
+    """Every (input, target) window: values (M, L), targets (M, H), and with covariates (N, C) per series their
+    input rows (M, L, C) and forecast rows (M, H, C)."""
+    xs, ys, cx, cf = [], [], [], []
+    for k, v in enumerate(series):
         n = len(v) - length - horizon + 1
         if n <= 0:
             continue
         idx = np.arange(n)[:, None]
         xs.append(v[idx + np.arange(length)])  # (n, L)
         ys.append(v[idx + length + np.arange(horizon)])  # (n, H)
+        if covs is not None:
+            cx.append(covs[k][idx + np.arange(length)])  # (n, L, C)
+            cf.append(covs[k][idx + length + np.arange(horizon)])  # (n, H, C)
     if not xs:
-        return np.empty((0, length)), np.empty((0, horizon))
-    return np.concatenate(xs), np.concatenate(ys)
+        raise ValueError(f"no series is long enough for an input of {length} and a horizon of {horizon}")
+    if covs is None:
+        return np.concatenate(xs), np.concatenate(ys), None, None
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(cx), np.concatenate(cf)
 
 
 def _check_series(y: Any, name: str) -> np.ndarray:
@@ -150,6 +166,31 @@ def _check_series(y: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: values as large as {biggest:.3g} overflow the forecasts' arithmetic; rescale "
                          f"the series (divide it by 1e{int(np.log10(biggest))}, say)")
     return v
+
+
+def _as_covariate_list(covariates: Any, lengths: list[int], what: str) -> list[np.ndarray]:
+    """Covariates as one (N_s, C) float array per series (a 1-D array is one covariate), shapes checked."""
+    if isinstance(covariates, dict):
+        items = list(covariates.values())
+    elif isinstance(covariates, (list, tuple)) and len(lengths) > 1:
+        items = list(covariates)
+    else:
+        items = [covariates]
+    if len(items) != len(lengths):
+        raise ValueError(f"{what}: {len(items)} arrays for {len(lengths)} series")
+    out = []
+    for k, (c, n) in enumerate(zip(items, lengths)):
+        a = np.asarray(c, dtype=np.float64)
+        a = a[:, None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] != n:
+            raise ValueError(f"{what} of series {k}: shape {a.shape}, expected ({n}, C): one row per step")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{what} of series {k}: missing or infinite values, the first in row "
+                             f"{int(np.flatnonzero(~np.isfinite(a).all(axis=1))[0])}")
+        out.append(a)
+    if len({a.shape[1] for a in out}) > 1:
+        raise ValueError(f"{what}: every series needs the same covariate columns, got {[a.shape[1] for a in out]}")
+    return out
 
 
 def _as_series_list(y: Any) -> list[np.ndarray]:
@@ -178,6 +219,9 @@ class LSTMForecaster:
         self.components: tuple[str, ...] = ("lstm",)
         self.validation: dict[str, float] = {}
         self.series_: list[np.ndarray] = []
+        self.covariates_: Optional[list[np.ndarray]] = None  # (N_s, C) per series, standardised
+        self.cov_mean_ = np.zeros(0)
+        self.cov_std_ = np.ones(0)
 
     # -- fitting ---------------------------------------------------------------------------------------
     def _input_lengths(self, shortest: int) -> list[int]:
@@ -196,19 +240,32 @@ class LSTMForecaster:
             lengths.append(2 * base)
         return lengths
 
-    def _train(self, series: list[np.ndarray], steps: int, lr: float, networks: Optional[list] = None) -> list:
+    @property
+    def n_covariates(self) -> int:
+        return 0 if self.covariates_ is None else self.covariates_[0].shape[1]
+
+    def _network(self, length: int) -> QuantileLSTM:
+        c = self.config
+        return QuantileLSTM(length, c.horizon, len(c.quantiles), c.hidden_size, c.num_layers, c.cell,
+                            self.n_covariates)
+
+    def _train(self, series: list[np.ndarray], steps: int, lr: float, networks: Optional[list] = None,
+               covs: Optional[list[np.ndarray]] = None) -> list:
         c = self.config
         nets = networks or []
         for k in range(c.ensemble):
             length = self.lengths[k % len(self.lengths)]
-            x, y = _windows(series, length, c.horizon)
+            x, y, cx, cf = _windows(series, length, c.horizon, covs)
             xn, mu, sd = _normalise(x)
             yn = (y - mu) / sd
             X = torch.as_tensor(xn, dtype=torch.float32)  # (M, L)
+            if cx is not None:
+                X = torch.cat([X.unsqueeze(-1), torch.as_tensor(cx, dtype=torch.float32)], dim=-1)  # (M, L, 1+C)
+            F = torch.as_tensor(cf, dtype=torch.float32) if cf is not None else None  # (M, H, C)
             Y = torch.as_tensor(yn, dtype=torch.float32)  # (M, H)
             torch.manual_seed(c.seed + k)
             if networks is None:
-                nets.append(QuantileLSTM(length, c.horizon, len(c.quantiles), c.hidden_size, c.num_layers, c.cell))
+                nets.append(self._network(length))
             net = nets[k]
             net.train()
             opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -218,7 +275,7 @@ class LSTMForecaster:
             recent = []
             for _ in range(steps):
                 idx = torch.randint(0, len(X), (min(c.batch_size, len(X)),), generator=g)
-                pred = net(X[idx])  # (b, H, Q)
+                pred = net(X[idx], None if F is None else F[idx])  # (b, H, Q)
                 diff = Y[idx].unsqueeze(-1) - pred  # (b, H, Q)
                 loss = torch.maximum(q * diff, (q - 1) * diff).mean()
                 opt.zero_grad(set_to_none=True)
@@ -231,8 +288,11 @@ class LSTMForecaster:
                      c.ensemble, length, len(X), steps, float(np.mean(recent)))
         return nets
 
-    def _network_quantiles(self, histories: list[np.ndarray], networks: Optional[list] = None) -> np.ndarray:
-        """(S, H, Q) quantile forecasts of the ensemble from the end of each history."""
+    def _network_quantiles(self, histories: list[np.ndarray], networks: Optional[list] = None,
+                           covs: Optional[list[np.ndarray]] = None,
+                           future: Optional[list[np.ndarray]] = None) -> np.ndarray:
+        """(S, H, Q) quantile forecasts of the ensemble from the end of each history; with covariates, ``covs``
+        (N_s, C) are the histories' rows and ``future`` (H, C) the forecast steps' (both standardised)."""
         nets = networks if networks is not None else self.networks
         outs = []
         with torch.no_grad():
@@ -241,36 +301,56 @@ class LSTMForecaster:
                 length = self.lengths[k % len(self.lengths)]
                 x = np.stack([h[-length:] for h in histories])  # (S, L)
                 xn, mu, sd = _normalise(x)
-                p = net(torch.as_tensor(xn, dtype=torch.float32)).double().numpy()  # (S, H, Q)
+                X = torch.as_tensor(xn, dtype=torch.float32)  # (S, L)
+                F = None
+                if covs is not None:
+                    cx = torch.as_tensor(np.stack([cv[-length:] for cv in covs]), dtype=torch.float32)  # (S, L, C)
+                    X = torch.cat([X.unsqueeze(-1), cx], dim=-1)  # (S, L, 1+C)
+                    F = torch.as_tensor(np.stack(future), dtype=torch.float32)  # (S, H, C)
+                p = net(X, F).double().numpy()  # (S, H, Q)
                 outs.append(mu[:, :, None] + sd[:, :, None] * p)
         q = np.mean(outs, axis=0)  # (S, H, Q): quantile averaging over members
         return np.sort(q, axis=-1)  # no crossing quantiles
 
-    def _candidates(self, histories: list[np.ndarray], networks: Optional[list] = None) -> dict[str, np.ndarray]:
+    def _candidates(self, histories: list[np.ndarray], networks: Optional[list] = None, covs=None,
+                    future=None) -> dict[str, np.ndarray]:
         """Point forecasts (S, H) of the network and of each statistical model used."""
         c = self.config
         qi = c.quantiles.index(0.5)
-        out = {"lstm": self._network_quantiles(histories, networks)[:, :, qi]}
+        out = {"lstm": self._network_quantiles(histories, networks, covs, future)[:, :, qi]}
         for name in ("ets", "theta"):
             if c.combine == "auto" or name in self.components:
                 out[name] = np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in histories])
         return out
 
-    def fit(self, y: Any) -> "LSTMForecaster":
-        """Fit on ``y`` (see the class docstring). Returns self."""
+    def fit(self, y: Any, covariates: Any = None) -> "LSTMForecaster":
+        """Fit on ``y`` (see the class docstring). ``covariates``: values known in advance for every step
+        (a calendar, planned prices), one (N, C) array per series aligned with it (a 1-D array is one column);
+        forecasting then needs their ``future_covariates``. Returns self."""
         c = self.config
         series = _as_series_list(y)
         if not series:
             raise ValueError("fit: no series given")
         shortest = min(len(v) for v in series)
         self.series_ = [v.copy() for v in series]
+        covs = None
+        self.covariates_ = None
+        if covariates is not None:
+            raw = _as_covariate_list(covariates, [len(v) for v in series], "covariates")
+            rows = np.concatenate(raw)  # (sum N, C)
+            self.cov_mean_, self.cov_std_ = rows.mean(axis=0), rows.std(axis=0)
+            self.cov_std_[self.cov_std_ < 1e-12] = 1.0  # a constant column stays constant
+            covs = [(a - self.cov_mean_) / self.cov_std_ for a in raw]
+            self.covariates_ = covs
         self.components, self.validation = ("lstm",), {}
         validate = c.combine == "auto" and shortest - c.horizon >= c.horizon + 5
         fit_on = [v[:-c.horizon] for v in series] if validate else series
+        covs_on = None if covs is None else ([a[:-c.horizon] for a in covs] if validate else covs)
         self.lengths = self._input_lengths(min(len(v) for v in fit_on))
-        nets = self._train(fit_on, c.steps, c.lr)
+        nets = self._train(fit_on, c.steps, c.lr, covs=covs_on)
         if validate:
-            cands = self._candidates(fit_on, nets)
+            held = None if covs is None else [a[-c.horizon:] for a in covs]
+            cands = self._candidates(fit_on, nets, covs_on, held)
             truth = np.stack([v[-c.horizon:] for v in series])  # (S, H)
             scores = {}
             names = list(cands)
@@ -283,7 +363,7 @@ class LSTMForecaster:
             self.components, self.validation = tuple(best.split("+")), scores
             log.info("forecast: validation MASE %s; using %s", {k: round(v, 3) for k, v in scores.items()}, best)
             if "lstm" in self.components and c.refit_fraction > 0:
-                self._train(series, max(1, int(c.steps * c.refit_fraction)), c.lr * 0.3, networks=nets)
+                self._train(series, max(1, int(c.steps * c.refit_fraction)), c.lr * 0.3, networks=nets, covs=covs)
         self.networks = nets
         return self
 
@@ -298,12 +378,37 @@ class LSTMForecaster:
                 raise ValueError(f"series {k}: {len(h)} values, the networks read the last {need}")
         return hs
 
-    def predict_quantiles(self, history: Any = None) -> np.ndarray:
+    def _covariates_for(self, hs: list[np.ndarray], history: Any, covariates: Any, future_covariates: Any):
+        """The standardised covariate rows of the histories and of the forecast steps, checked."""
+        if self.covariates_ is None:
+            if covariates is not None or future_covariates is not None:
+                raise ValueError("this forecaster was fitted without covariates; fit(y, covariates=...) to use them")
+            return None, None
+        C, H = self.n_covariates, self.config.horizon
+        if future_covariates is None:
+            raise ValueError(f"this forecaster was fitted with {C} covariate(s): give future_covariates, ({H}, {C}) "
+                             "per series, the values of the forecast steps")
+        if history is None:
+            past = self.covariates_
+        else:
+            if covariates is None:
+                raise ValueError("a new history needs its covariates too (covariates=..., one row per step)")
+            past = [(a - self.cov_mean_) / self.cov_std_
+                    for a in _as_covariate_list(covariates, [len(h) for h in hs], "covariates")]
+        fut = _as_covariate_list(future_covariates, [H] * len(hs), "future_covariates")
+        if fut[0].shape[1] != C:
+            raise ValueError(f"future_covariates have {fut[0].shape[1]} column(s), the forecaster was fitted with {C}")
+        return past, [(a - self.cov_mean_) / self.cov_std_ for a in fut]
+
+    def predict_quantiles(self, history: Any = None, covariates: Any = None,
+                          future_covariates: Any = None) -> np.ndarray:
         """(H, Q) for one series, (S, H, Q) for several: the network's quantile fan, centred on the
-        combined point forecast. ``history`` defaults to the fitted series."""
+        combined point forecast. ``history`` defaults to the fitted series; a forecaster fitted with covariates
+        needs ``future_covariates`` (and, for a new history, its ``covariates``)."""
         hs = self._histories(history)
         c = self.config
-        q = self._network_quantiles(hs)  # (S, H, Q)
+        past, fut = self._covariates_for(hs, history, covariates, future_covariates)
+        q = self._network_quantiles(hs, None, past, fut)  # (S, H, Q)
         qi = c.quantiles.index(0.5)
         point = self._combined(hs, q[:, :, qi])
         q = q - q[:, :, qi:qi + 1] + point[:, :, None]
@@ -319,24 +424,30 @@ class LSTMForecaster:
                 parts.append(np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in hs]))
         return np.mean(parts, axis=0)  # (S, H)
 
-    def predict(self, history: Any = None) -> np.ndarray:
+    def predict(self, history: Any = None, covariates: Any = None, future_covariates: Any = None) -> np.ndarray:
         """The point forecast: (H,) for one series, (S, H) for several."""
-        q = self.predict_quantiles(history)
+        q = self.predict_quantiles(history, covariates, future_covariates)
         return q[..., self.config.quantiles.index(0.5)]
 
     # -- evaluation ------------------------------------------------------------------------------------
-    def backtest(self, y: SeriesLike, origins: int = 3, stride: int = 0) -> list[dict]:
+    def backtest(self, y: SeriesLike, origins: int = 3, stride: int = 0, covariates: Any = None) -> list[dict]:
         """Rolling-origin evaluation (Tashman 2000): refit on ``y[:o]`` at each of ``origins`` forecast
         origins ``stride`` steps apart (default: the horizon) ending at the series' end; one row of metrics
-        (MASE, sMAPE, scaled pinball, coverage of the outer quantiles) per origin."""
+        (MASE, sMAPE, scaled pinball, coverage of the outer quantiles) per origin. ``covariates`` (N, C), if
+        given, are split the same way (the forecast steps' rows become the future covariates)."""
         v = _check_series(y, "series")
+        cov = None if covariates is None else _as_covariate_list(covariates, [len(v)], "covariates")[0]
         c = self.config
         stride = stride or c.horizon
         rows = []
         for k in range(origins):
             o = len(v) - c.horizon - (origins - 1 - k) * stride
-            fc = LSTMForecaster(**dataclasses.asdict(c)).fit(v[:o])
-            q = fc.predict_quantiles()  # (H, Q)
+            if cov is None:
+                fc = LSTMForecaster(**dataclasses.asdict(c)).fit(v[:o])
+                q = fc.predict_quantiles()  # (H, Q)
+            else:
+                fc = LSTMForecaster(**dataclasses.asdict(c)).fit(v[:o], covariates=cov[:o])
+                q = fc.predict_quantiles(future_covariates=cov[o:o + c.horizon])  # (H, Q)
             truth, hist = v[o:o + c.horizon], v[:o]
             point = q[:, c.quantiles.index(0.5)]
             rows.append({"origin": o, "mase": metrics.mase(point, truth, hist, c.period),
@@ -360,6 +471,11 @@ class LSTMForecaster:
                    for n, t in net.state_dict().items()}
         for k, s in enumerate(self.series_):
             tensors[f"series{k}"] = torch.as_tensor(s, dtype=torch.float64)
+        if self.covariates_ is not None:
+            for k, a in enumerate(self.covariates_):
+                tensors[f"covariates{k}"] = torch.as_tensor(a, dtype=torch.float64)
+            tensors["cov_mean"] = torch.as_tensor(self.cov_mean_, dtype=torch.float64)
+            tensors["cov_std"] = torch.as_tensor(self.cov_std_, dtype=torch.float64)
         meta = {"format": FORMAT, "config": json.dumps(dataclasses.asdict(self.config)),
                 "lengths": json.dumps(self.lengths), "components": json.dumps(list(self.components)),
                 "validation": json.dumps(self.validation), "n_series": str(len(self.series_))}
@@ -387,10 +503,12 @@ class LSTMForecaster:
             fc.components = tuple(json.loads(meta["components"]))
             fc.validation = json.loads(meta["validation"])
             fc.series_ = [tensors[f"series{k}"].numpy().copy() for k in range(int(meta["n_series"]))]
+            if "cov_mean" in tensors:
+                fc.covariates_ = [tensors[f"covariates{k}"].numpy().copy() for k in range(len(fc.series_))]
+                fc.cov_mean_, fc.cov_std_ = tensors["cov_mean"].numpy().copy(), tensors["cov_std"].numpy().copy()
             c = fc.config
             for k in range(c.ensemble):
-                net = QuantileLSTM(fc.lengths[k % len(fc.lengths)], c.horizon, len(c.quantiles), c.hidden_size,
-                                   c.num_layers, c.cell)
+                net = fc._network(fc.lengths[k % len(fc.lengths)])
                 prefix = f"net{k}."
                 net.load_state_dict({n[len(prefix):]: t for n, t in tensors.items() if n.startswith(prefix)})
                 fc.networks.append(net)
@@ -419,6 +537,34 @@ def _is_many(history: Any, fitted: list) -> bool:
     if isinstance(history, (list, tuple)):
         return bool(history) and np.ndim(history[0]) == 1
     return np.ndim(history) == 2
+
+
+def calendar_features(times: Sequence[Any]) -> np.ndarray:
+    """Calendar covariates of timestamps (datetimes): sine and cosine of the month of the year, the day of
+    the week and the hour of the day, each where the step resolves it and the timestamps vary in it. (N, C);
+    numeric times give (N, 0).
+
+    >>> import datetime
+    >>> ts = [datetime.datetime(2024, m, 1) for m in (1, 4, 7)]  # quarterly: the month of the year only
+    >>> calendar_features(ts).round(3).tolist()
+    [[0.0, 1.0], [1.0, 0.0], [0.0, -1.0]]
+    >>> calendar_features([datetime.datetime(2024, 1, d) for d in range(1, 15)]).shape  # daily: + weekday
+    (14, 2)
+    """
+    import datetime
+
+    if not times or not isinstance(times[0], datetime.datetime):
+        return np.zeros((len(times), 0))
+    # a cycle counts only where the step resolves it (monthly data's weekdays are noise)
+    step = (times[1] - times[0]).total_seconds() / 86400 if len(times) > 1 else 1.0
+    cycles = [(lambda t: t.month - 1, 12, 300.0), (lambda t: t.weekday(), 7, 6.0),
+              (lambda t: t.hour + t.minute / 60, 24, 0.9)]
+    cols = []
+    for part, n, longest_step in cycles:
+        vals = np.array([part(t) for t in times], dtype=np.float64)
+        if step <= longest_step and np.ptp(vals) > 0:
+            cols += [np.sin(2 * np.pi * vals / n), np.cos(2 * np.pi * vals / n)]
+    return np.stack(cols, axis=1) if cols else np.zeros((len(times), 0))
 
 
 def interpolate_missing(y: SeriesLike) -> np.ndarray:
