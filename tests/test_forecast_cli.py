@@ -68,3 +68,18 @@ def test_forecast_option_errors(tmp_path):
                                     "--out", str(tmp_path / "never")])
     assert res.exit_code == 2 and "appears twice (rows 2 and 3)" in res.output
     assert not (tmp_path / "never").exists()
+
+
+def test_calendar_covariates(tmp_path):
+    f = _stores(tmp_path / "stores.csv", stores=("north",))
+    out = tmp_path / "cal"
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--time-column", "month", "--horizon", "6",
+                                    "--period", "12", "--calendar", "--quick", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["calendar"] is True
+    res = CliRunner().invoke(main, ["predict", str(out)])
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 6
+    plain = tmp_path / "plain.csv"
+    plain.write_text("units\n" + "".join(f"{v}\n" for v in range(40)))
+    res = CliRunner().invoke(main, ["forecast", str(plain), "--column", "units", "--calendar", "--quick"])
+    assert res.exit_code == 2 and "--calendar needs dated times" in res.output

@@ -237,12 +237,15 @@ def generate(run: str, prompt: str, length: int, temperature: float, top_k: int,
               "median is always among them).")
 @click.option("--backtest", default=0, show_default=True, type=click.IntRange(0), help="Rolling origins to "
               "refit and score lstmkit against seasonal naive, ETS and Theta (0 = none).")
+@click.option("--calendar", is_flag=True, help="Feed the network calendar covariates of the timestamps (month, "
+              "weekday, hour: where the step resolves them).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="An LSTMForecaster option: steps, ensemble, hidden_size, input_size, combine, cell...")
 @click.option("--quick", is_flag=True, help="A smoke test (one small network), not a forecast to use.")
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 def forecast(csv_file: str, column: str, horizon: int, period: int, time_column: str, id_column: str,
-             quantiles: str, backtest: int, overrides: tuple[str, ...], quick: bool, out: Optional[str]) -> None:
+             quantiles: str, backtest: int, calendar: bool, overrides: tuple[str, ...], quick: bool,
+             out: Optional[str]) -> None:
     """Forecast your own series (one, or many in long format) with quantiles, and write predictions.csv,
     the fitted forecaster and, with --backtest, rolling-origin scores against the statistical baselines.
 
@@ -259,8 +262,8 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, time_column:
     except ValueError:
         raise UserError(f"--quantiles {quantiles!r}: expected numbers separated by commas") from None
     run, metrics = _guard(run_forecast_file, csv_file, column, horizon, period, time_column=time_column,
-                          id_column=id_column, quantiles=qs, backtest=backtest, overrides=overrides, quick=quick,
-                          out=out)
+                          id_column=id_column, quantiles=qs, backtest=backtest, calendar=calendar,
+                          overrides=overrides, quick=quick, out=out)
     click.echo(f"lstmkit forecast: {metrics['series']} series, {horizon} steps; model: {metrics['components']}")
     for k, v in metrics.items():
         if k.startswith("backtest_") or k.startswith("validation_"):

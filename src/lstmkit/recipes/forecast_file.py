@@ -30,7 +30,7 @@ import torch
 
 from .._version import __version__
 from ..data.files import TimedSeries, read_long_csv, read_series_csv
-from ..forecast import ForecastConfig, LSTMForecaster, metrics, stats
+from ..forecast import ForecastConfig, LSTMForecaster, calendar_features, metrics, stats
 from ..train.checkpoint import atomic_write_bytes
 from .base import Run, _pyplot, default_run_dir, file_sha256
 
@@ -81,6 +81,21 @@ def _check(series: list[TimedSeries], horizon: int, period: int) -> None:
                              "Use a smaller --period")
 
 
+def _calendar(series: list[TimedSeries], horizon: int, cut: int = 0):
+    """Calendar covariates of each series' history (less its last ``cut`` steps) and of the ``horizon`` steps
+    after it, computed in one call so both have the same columns."""
+    past, future = {}, {}
+    for s in series:
+        n = len(s.times) - cut
+        after = s.times[n:n + horizon] if cut else s.future(horizon)
+        both = calendar_features(list(s.times[:n]) + list(after))  # (n + H, C)
+        if both.shape[1] == 0:
+            raise ValueError(f"series {s.id!r}: --calendar needs dated times (--time-column with dates, months or "
+                             "quarters) whose month, weekday or hour varies")
+        past[s.id], future[s.id] = both[:n], both[n:]
+    return past, future
+
+
 def _fmt_time(t: Any) -> str:
     if isinstance(t, float):
         return f"{t:g}"
@@ -89,7 +104,7 @@ def _fmt_time(t: Any) -> str:
 
 def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, time_column: str = "",
                       id_column: str = "", quantiles: Sequence[float] = (0.1, 0.5, 0.9), backtest: int = 0,
-                      overrides: Sequence[str] = (), quick: bool = False,
+                      calendar: bool = False, overrides: Sequence[str] = (), quick: bool = False,
                       out: Optional[str] = None) -> tuple[Run, dict]:
     """Fit, forecast and (optionally) backtest; returns the run and its metrics. A failure leaves no directory."""
     options = parse_options(overrides)
@@ -98,6 +113,7 @@ def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, tim
     config = ForecastConfig(horizon=horizon, period=period, quantiles=tuple(quantiles), **options)  # validates
     series = read_input(path, column, time_column, id_column)
     _check(series, horizon, period)
+    past, future = _calendar(series, horizon) if calendar else (None, None)
     run_dir = Path(out) if out else default_run_dir("forecast")
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ValueError(f"{run_dir} already exists and is not an empty folder; choose another --out or remove it")
@@ -108,19 +124,21 @@ def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, tim
         run.write_json("config.json", {
             "recipe": JOB, "quick": quick, "file": {"path": str(Path(path).resolve()), "sha256": file_sha256(
                 Path(path))}, "column": column, "time_column": time_column, "id_column": id_column,
-            "forecaster": dataclasses.asdict(config), "overrides": list(overrides), "lstmkit": __version__,
+            "calendar": calendar, "forecaster": dataclasses.asdict(config), "overrides": list(overrides),
+            "lstmkit": __version__,
             "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv)})
         opts = dataclasses.asdict(config)
         opts.pop("horizon")
-        fc = LSTMForecaster(horizon, **opts).fit({s.id: s.values for s in series})
+        fc = LSTMForecaster(horizon, **opts).fit({s.id: s.values for s in series}, covariates=past)
         fc.save(run.path / "forecaster.safetensors")
-        q = fc.predict_quantiles(history={s.id: s.values for s in series})  # (S, H, Q)
+        q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past,
+                                 future_covariates=future)  # (S, H, Q)
         _write_predictions(run, series, q, config)
         result: dict[str, Any] = {"recipe": JOB, "quick": quick, "series": len(series), "horizon": horizon,
                                   "period": period, "input_sizes": fc.lengths, "components": "+".join(fc.components)}
         result.update({f"validation_mase_{k}": v for k, v in fc.validation.items()})
         if backtest:
-            result.update(_backtest(run, series, config, backtest))
+            result.update(_backtest(run, series, config, backtest, calendar))
         _plot(run, series, q, config)
         result["wall_seconds"] = round(time.perf_counter() - start, 1)
         run.write_json("metrics.json", result)
@@ -142,7 +160,8 @@ def _write_predictions(run: Run, series: list[TimedSeries], q: np.ndarray, confi
     atomic_write_bytes(run.path / "predictions.csv", ("\n".join(lines) + "\n").encode())
 
 
-def _backtest(run: Run, series: list[TimedSeries], config: ForecastConfig, origins: int) -> dict:
+def _backtest(run: Run, series: list[TimedSeries], config: ForecastConfig, origins: int,
+              calendar: bool = False) -> dict:
     """Rolling origins ``horizon`` apart at the end of every series; all models refit at each."""
     h, m, qs = config.horizon, config.period, config.quantiles
     rows = ["id,origin,model,mase,smape,scaled_pinball,coverage"]
@@ -152,8 +171,9 @@ def _backtest(run: Run, series: list[TimedSeries], config: ForecastConfig, origi
     for k in range(origins):
         cut = (origins - 1 - k) * h + h  # values held out at this origin
         hist = {s.id: s.values[:-cut] for s in series}
-        fc = LSTMForecaster(h, **opts).fit(hist)
-        q = fc.predict_quantiles(history=hist)  # (S, H, Q)
+        past, future = _calendar(series, h, cut) if calendar else (None, None)
+        fc = LSTMForecaster(h, **opts).fit(hist, covariates=past)
+        q = fc.predict_quantiles(history=hist, covariates=past, future_covariates=future)  # (S, H, Q)
         for s, qq in zip(series, q):
             train, truth = hist[s.id], s.values[len(s.values) - cut:len(s.values) - cut + h]
             cands = {"lstmkit": qq[:, qs.index(0.5)], "seasonal_naive": stats.seasonal_naive(train, h, m),
@@ -206,7 +226,8 @@ def predict_again(run: Run, csv_path: Optional[str] = None) -> list[dict]:
         series = read_input(csv_path, cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
     else:
         series = read_input(cfg["file"]["path"], cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
-    q = fc.predict_quantiles(history={s.id: s.values for s in series})
+    past, future = _calendar(series, fc.config.horizon) if cfg.get("calendar") else (None, None)
+    q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past, future_covariates=future)
     qs = fc.config.quantiles
     rows = []
     for s, qq in zip(series, q):
