@@ -189,6 +189,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an LSTMForecaster option for lstmkit (tuning on the dev panel; the record uses none)")
     p.add_argument("--out", type=Path)
+    p.add_argument("--records", type=Path, help="append every fit's record to this JSON-lines file as it ends")
     args = p.parse_args(argv)
     import ast
 
@@ -245,6 +246,12 @@ def main(argv=None) -> int:
                     f, t = _timed(run_darts, train, h, m, kind)
                     records.append({**rec, "model": f"Darts {kind}", "cpu_s": t,
                                     "mase": metrics.mase(f, truth, train, m), "smape": metrics.smape(f, truth)})
+            if args.records:  # every fit as it finishes: a run cut short still leaves its numbers
+                import json
+
+                with open(args.records, "a", encoding="utf-8") as f:
+                    for r in records[-len(models):]:
+                        f.write(json.dumps(r) + "\n")
             line = " ".join(f"{r['model']}={r['mase']:.3f}" for r in records if r["series"] == s["name"]
                             and r["origin"] == o)
             print(f"{s['name']} origin {o}: {line} [{records[-len(models)]['components']}]", file=sys.stderr,
