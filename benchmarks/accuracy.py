@@ -133,19 +133,23 @@ def table() -> str:
 
 
 def _forecast_panel() -> list[str]:
-    """The summary of benchmarks/forecast.py's test-panel run (benchmarks/results/forecast-test.md), if any."""
-    f = ROOT / "benchmarks" / "results" / "forecast-test.md"
-    if not f.exists():
-        return []
-    text = f.read_text().splitlines()
-    command = next((ln for ln in text if ln.startswith("Command:")), "")
-    summary = [ln for ln in text[text.index(next(ln for ln in text if ln.startswith("| model |"))):]]
-    summary = summary[:next((k for k, ln in enumerate(summary) if ln.startswith("Per series")), len(summary))]
-    return ["", "## Forecasting panel: `lstmkit.forecast` against statsforecast and Darts", "",
-            "The test half of benchmarks/forecast.py's panel of real series (the defaults were fixed on the "
-            "development half first); per-series numbers and the dev run are in benchmarks/results/"
-            "forecast-test.md and forecast-dev.md; the method in docs/forecasting.md.", "", command, "",
-            *[ln for ln in summary if ln.strip() or ln == ""]]
+    """The summaries of benchmarks/forecast.py's recorded runs (benchmarks/results/forecast-{test,dev}.md)."""
+    out = []
+    for split, title in (("test", "test panel (defaults fixed on dev first; run once)"),
+                         ("dev", "development panel (tuned on)")):
+        f = ROOT / "benchmarks" / "results" / f"forecast-{split}.md"
+        if not f.exists():
+            continue
+        text = f.read_text().splitlines()
+        start = next(k for k, ln in enumerate(text) if ln.startswith("| model |"))
+        stop = next((k for k, ln in enumerate(text) if ln.startswith("Per series")), len(text))
+        about = [ln for ln in text[:start] if ln.startswith(("Command:", "Panel "))]
+        out += ["", f"### {title.capitalize()}", "", *sum(([ln, ""] for ln in about), []), *text[start:stop]]
+    if out:
+        out = ["", "## Forecasting panel: `lstmkit.forecast` against statsforecast and Darts", "",
+               "benchmarks/forecast.py on real series of six frequencies; per-series numbers in benchmarks/results/"
+               "forecast-test.md and forecast-dev.md, the method in docs/forecasting.md."] + out
+    return [ln for ln in out]
 
 
 def main(argv=None) -> int:
