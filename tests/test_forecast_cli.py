@@ -48,6 +48,9 @@ def test_long_format_with_timestamps_backtest_and_predict_again(tmp_path):
     res = CliRunner().invoke(main, ["predict", str(out), "--csv", str(newer)])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.splitlines()[0])["time"] == "2024-07-01"
+    f.write_text(f.read_text() + "north,2024-01,1.0\n")
+    res = CliRunner().invoke(main, ["predict", str(out)])
+    assert res.exit_code == 2 and "has changed since this run was fitted" in res.output
     res = CliRunner().invoke(main, ["evaluate", str(out)])
     assert res.exit_code == 2 and "is a `lstmkit forecast` run" in res.output
 

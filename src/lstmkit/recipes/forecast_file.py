@@ -225,7 +225,13 @@ def predict_again(run: Run, csv_path: Optional[str] = None) -> list[dict]:
     if csv_path:
         series = read_input(csv_path, cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
     else:
-        series = read_input(cfg["file"]["path"], cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
+        path = Path(cfg["file"]["path"])
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}, the file this run was fitted on, is gone; give the history with --csv")
+        if file_sha256(path) != cfg["file"]["sha256"]:
+            raise ValueError(f"{path} has changed since this run was fitted on it; give the newer history with --csv "
+                             "to forecast from it")
+        series = read_input(str(path), cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
     past, future = _calendar(series, fc.config.horizon) if cfg.get("calendar") else (None, None)
     q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past, future_covariates=future)
     qs = fc.config.quantiles
