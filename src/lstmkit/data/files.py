@@ -54,6 +54,17 @@ def _column(p: Path, header: list[str], name: str) -> int:
     return header.index(name)
 
 
+def _number(p: Path, column: str, row: int, cell: str) -> float:
+    """A finite number from a cell, or a DataFileError naming the file, column and row."""
+    try:
+        v = float(cell)
+    except ValueError:
+        raise DataFileError(f"{p}: column {column!r}, row {row}: {cell!r} is not a number") from None
+    if not math.isfinite(v):
+        raise DataFileError(f"{p}: column {column!r}, row {row}: {cell!r} is not a finite number")
+    return v
+
+
 def read_series_csv(path: Union[str, Path], column: str, min_length: int = 2) -> np.ndarray:
     """The numeric column ``column`` of a CSV file as float64 (N,), in file order.
 
@@ -65,16 +76,7 @@ def read_series_csv(path: Union[str, Path], column: str, min_length: int = 2) ->
     """
     p, header, rows = _rows(path)
     j = _column(p, header, column)
-    values = []
-    for i, r in enumerate(rows, start=2):
-        cell = r[j].strip() if j < len(r) else ""
-        try:
-            v = float(cell)
-        except ValueError:
-            raise DataFileError(f"{p}: column {column!r}, row {i}: {cell!r} is not a number") from None
-        if not math.isfinite(v):
-            raise DataFileError(f"{p}: column {column!r}, row {i}: {cell!r} is not a finite number")
-        values.append(v)
+    values = [_number(p, column, i, r[j].strip() if j < len(r) else "") for i, r in enumerate(rows, start=2)]
     if len(values) < min_length:
         raise DataFileError(f"{p}: column {column!r} has {len(values)} values; this needs at least {min_length}")
     return np.array(values, dtype=np.float64)
@@ -229,12 +231,7 @@ def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "tim
         if cell_v == "" or cell_v.lower() in ("na", "nan", "null"):
             v = math.nan
         else:
-            try:
-                v = float(cell_v)
-            except ValueError:
-                raise DataFileError(f"{p}: column {value!r}, row {i}: {cell_v!r} is not a number") from None
-            if not math.isfinite(v):
-                raise DataFileError(f"{p}: column {value!r}, row {i}: {cell_v!r} is not a finite number")
+            v = _number(p, value, i, cell_v)
         groups.setdefault(sid, []).append((t, v, i))
     out = []
     for sid, items in groups.items():

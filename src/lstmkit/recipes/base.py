@@ -9,6 +9,7 @@ no code from the file.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -498,12 +499,7 @@ def run_recipe(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = Fals
                out: Optional[Path] = None, verbose: int = 2) -> tuple[Run, dict]:
     """Resolve the config, make the run directory, train, and write ``config.json`` and ``metrics.json``."""
     cfg = resolve_config(recipe, overrides, quick)
-    path = Path(out) if out else default_run_dir(recipe.name)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        # never mix two runs' files (a stale model-k.safetensors would join the next run's ensemble)
-        raise ValueError(f"{path} already exists and is not an empty folder; choose another --out or remove it")
-    run = Run(path, verbose=verbose)
-    try:
+    with fresh_run(out, recipe.name, verbose) as run:
         seed_everything(cfg.train)
         run.write_json("config.json", {"recipe": recipe.name, "quick": quick, "overrides": list(overrides),
                                        "data_files": data_files(cfg),
@@ -515,7 +511,20 @@ def run_recipe(recipe: Recipe, overrides: Sequence[str] = (), quick: bool = Fals
         metrics = {"recipe": recipe.name, "quick": quick, "target": recipe.target, **metrics,
                    "wall_seconds": round(time.perf_counter() - start, 1)}
         run.write_json("metrics.json", metrics)  # refuses NaN and infinity: a run that made them failed
-    except BaseException:  # errors, Ctrl-C and (in the CLI) SIGTERM
-        shutil.rmtree(path, ignore_errors=True)  # a failed run leaves no half-written directory behind
-        raise
     return run, metrics
+
+
+@contextlib.contextmanager
+def fresh_run(out: Optional[Path], name: str, verbose: int = 2):
+    """A new run directory (``out``, or ``runs/NAME-...``) that must not exist or be empty; removed again if
+    the block fails (errors, Ctrl-C and, in the CLI, SIGTERM), so a failed run leaves nothing half-written."""
+    path = Path(out) if out else default_run_dir(name)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        # never mix two runs' files (a stale model-k.safetensors would join the next run's ensemble)
+        raise ValueError(f"{path} already exists and is not an empty folder; choose another --out or remove it")
+    run = Run(path, verbose=verbose)
+    try:
+        yield run
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise

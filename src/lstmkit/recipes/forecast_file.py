@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from .._version import __version__
 from ..data.files import TimedSeries, read_long_csv, read_series_csv
 from ..forecast import ForecastConfig, LSTMForecaster, calendar_features, metrics, stats
 from ..train.checkpoint import atomic_write_bytes
-from .base import Run, _pyplot, default_run_dir, file_sha256
+from .base import Run, _pyplot, file_sha256, fresh_run
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +113,7 @@ def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, tim
     series = read_input(path, column, time_column, id_column)
     _check(series, horizon, period)
     past, future = _calendar(series, horizon) if calendar else (None, None)
-    run_dir = Path(out) if out else default_run_dir("forecast")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise ValueError(f"{run_dir} already exists and is not an empty folder; choose another --out or remove it")
-    run = Run(run_dir)
-    try:
+    with fresh_run(out, "forecast") as run:
         start = time.perf_counter()
         torch.manual_seed(config.seed)
         run.write_json("config.json", {
@@ -142,9 +137,6 @@ def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, tim
         _plot(run, series, q, config)
         result["wall_seconds"] = round(time.perf_counter() - start, 1)
         run.write_json("metrics.json", result)
-    except BaseException:
-        shutil.rmtree(run.path, ignore_errors=True)
-        raise
     return run, result
 
 
