@@ -33,10 +33,10 @@ def test_long_format_with_timestamps_backtest_and_predict_again(tmp_path):
     row = [float(v) for v in pred[1].split(",")[3:]]
     assert row[1] <= row[2] <= row[3] and row[0] == row[2]  # q0.1 <= median <= q0.9, forecast = median
     bt = (out / "backtest.csv").read_text().splitlines()
-    assert bt[0] == "id,origin,model,mase,smape,scaled_pinball,coverage" and len(bt) == 1 + 2 * 4
+    assert bt[0] == "id,origin,model,mase,smape,scaled_pinball,coverage" and len(bt) == 1 + 2 * 5
     m = json.loads((out / "metrics.json").read_text())
     assert m["series"] == 2 and m["backtest_origins"] == 1 and 0 <= m["backtest_coverage"] <= 1
-    assert m["backtest_best"] in ("lstmkit", "seasonal_naive", "ets", "theta")
+    assert m["backtest_best"] in ("lstmkit", "seasonal_naive", "ets", "theta", "ar")
     assert {"forecast.png", "forecaster.safetensors", "config.json"} <= {p.name for p in out.iterdir()}
     # forecasting again: from the saved history (the same numbers as predictions.csv), then from newer data
     res = CliRunner().invoke(main, ["predict", str(out)])
@@ -86,3 +86,47 @@ def test_calendar_covariates(tmp_path):
     plain.write_text("units\n" + "".join(f"{v}\n" for v in range(40)))
     res = CliRunner().invoke(main, ["forecast", str(plain), "--column", "units", "--calendar", "--quick"])
     assert res.exit_code == 2 and "--calendar needs dated times" in res.output
+
+
+def _shop(path, days=80, future=7, blank_future_price_at=None):
+    """Daily units driven by a known price; the last ``future`` rows have the price but no units yet."""
+    rng = np.random.default_rng(1)
+    lines = ["day,units,price"]
+    for d in range(days + future):
+        price = 5.0 + (d * 7 % 5)  # a planned price schedule, known in advance
+        units = "" if d >= days else f"{200 - 20 * price + rng.normal():.3f}"
+        cell = "" if d == blank_future_price_at else f"{price:g}"
+        lines.append(f"{_day(d)},{units},{cell}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _day(d):
+    import datetime
+
+    return (datetime.date(2024, 1, 1) + datetime.timedelta(days=d)).isoformat()
+
+
+def test_file_covariates_known_in_advance(tmp_path):
+    f = _shop(tmp_path / "shop.csv")
+    out = tmp_path / "cov"
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--time-column", "day", "--horizon", "7",
+                                    "--covariates", "price", "--backtest", "1", "--quick", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    pred = (out / "predictions.csv").read_text().splitlines()
+    assert len(pred) == 1 + 7 and pred[1].split(",")[2] == _day(80)  # the first future row's date
+    assert json.loads((out / "config.json").read_text())["covariates"] == ["price"]
+    res = CliRunner().invoke(main, ["predict", str(out)])
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 7
+    # a blank covariate in the future part, and too few future rows, are refused before any run directory
+    bad = _shop(tmp_path / "bad.csv", blank_future_price_at=83)
+    res = CliRunner().invoke(main, ["forecast", str(bad), "--column", "units", "--time-column", "day", "--horizon",
+                                    "7", "--covariates", "price", "--out", str(tmp_path / "never")])
+    assert res.exit_code == 2 and "covariate 'price' is missing in the future part (row 85" in res.output
+    short = _shop(tmp_path / "short.csv", future=3)
+    res = CliRunner().invoke(main, ["forecast", str(short), "--column", "units", "--time-column", "day", "--horizon",
+                                    "7", "--covariates", "price", "--out", str(tmp_path / "never")])
+    assert res.exit_code == 2 and "known for 3 step(s) after the last value" in res.output
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--covariates", "cost"])
+    assert res.exit_code == 2 and "no column 'cost'" in res.output
+    assert not (tmp_path / "never").exists()

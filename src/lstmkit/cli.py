@@ -236,16 +236,19 @@ def generate(run: str, prompt: str, length: int, temperature: float, top_k: int,
 @click.option("--quantiles", default="0.1,0.5,0.9", show_default=True, help="Quantiles to forecast (the "
               "median is always among them).")
 @click.option("--backtest", default=0, show_default=True, type=click.IntRange(0), help="Rolling origins to "
-              "refit and score lstmkit against seasonal naive, ETS and Theta (0 = none).")
+              "refit and score lstmkit against seasonal naive, ETS, Theta and AR (0 = none).")
 @click.option("--calendar", is_flag=True, help="Feed the network calendar covariates of the timestamps (month, "
               "weekday, hour: where the step resolves them).")
+@click.option("--covariates", default="", metavar="COL1,COL2", help="Columns known in advance (prices, "
+              "holidays) fed to the network; rows after a series' last value, with the value blank, give them for "
+              "the forecast steps.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="An LSTMForecaster option: steps, ensemble, hidden_size, input_size, combine, cell...")
 @click.option("--quick", is_flag=True, help="A smoke test (one small network), not a forecast to use.")
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 def forecast(csv_file: str, column: str, horizon: int, period: int, time_column: str, id_column: str,
-             quantiles: str, backtest: int, calendar: bool, overrides: tuple[str, ...], quick: bool,
-             out: Optional[str]) -> None:
+             quantiles: str, backtest: int, calendar: bool, covariates: str, overrides: tuple[str, ...],
+             quick: bool, out: Optional[str]) -> None:
     """Forecast your own series (one, or many in long format) with quantiles, and write predictions.csv,
     the fitted forecaster and, with --backtest, rolling-origin scores against the statistical baselines.
 
@@ -253,6 +256,7 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, time_column:
     Examples:
       lstmkit forecast sales.csv --column units --horizon 12 --period 12 --time-column month
       lstmkit forecast stores.csv --column y --time-column ds --id-column unique_id --backtest 3
+      lstmkit forecast shop.csv --column units --time-column day --covariates price,promo --horizon 7
       lstmkit predict runs/forecast-... --csv newer.csv      # forecast again from newer data
     """
     from .recipes.forecast_file import run_forecast_file
@@ -263,6 +267,7 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, time_column:
         raise UserError(f"--quantiles {quantiles!r}: expected numbers separated by commas") from None
     run, metrics = _guard(run_forecast_file, csv_file, column, horizon, period, time_column=time_column,
                           id_column=id_column, quantiles=qs, backtest=backtest, calendar=calendar,
+                          covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
                           overrides=overrides, quick=quick, out=out)
     click.echo(f"lstmkit forecast: {metrics['series']} series, {horizon} steps; model: {metrics['components']}")
     for k, v in metrics.items():

@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -157,13 +157,17 @@ def _months(t: datetime.datetime) -> int:
 
 @dataclass
 class TimedSeries:
-    """One series of a long-format file: its id, regular timestamps and values (NaN where a cell was blank)."""
+    """One series of a long-format file: its id, regular timestamps and values, and (when asked for) covariate
+    columns: their rows for the history and for the rows after it that have covariates but no value yet."""
 
     id: str
     times: list  # floats or datetimes, increasing, one step apart
     values: np.ndarray  # (N,)
     step: Union[float, datetime.timedelta, int]  # numeric step, a fixed duration, or a number of months
     monthly: bool = False  # step counts calendar months (monthly, quarterly, yearly dates)
+    covariates: Optional[np.ndarray] = None  # (N, C): the covariate columns on the history's rows
+    future_covariates: Optional[np.ndarray] = None  # (F, C): on the F rows after the last value
+    covariate_names: tuple = ()
 
     def future(self, horizon: int) -> list:
         """The ``horizon`` timestamps after the last one."""
@@ -198,13 +202,18 @@ def _regular_step(p: Path, sid: str, times: list, rows: list[int]):
 
 
 def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "time", id: str = "",
-                  missing: str = "interpolate", min_length: int = 2) -> list[TimedSeries]:
+                  missing: str = "interpolate", min_length: int = 2,
+                  covariates: Sequence[str] = ()) -> list[TimedSeries]:
     """Series in long format (one row per series and time, like statsforecast's ``unique_id``/``ds``/``y``):
-    ``id`` (optional: one series without it), ``time`` and ``value`` columns, in any row order.
+    ``id`` (optional: one series without it), ``time`` and ``value`` columns, in any row order (with
+    ``time=""`` the rows are the steps, in file order).
 
     Errors name the file, series and row: an unparseable time, a duplicate time within a series, irregular
-    steps, a series shorter than ``min_length``. Blank values are filled by linear interpolation with a
-    warning (``missing="interpolate"``) or refused (``missing="error"``).
+    steps, a series shorter than ``min_length``. Blank values inside a series are filled by linear
+    interpolation with a warning (``missing="interpolate"``) or refused (``missing="error"``). Rows after a
+    series' last value (a blank value) are its *future* rows: with ``covariates`` (columns known in advance,
+    such as prices or holidays) they hold the covariates of the steps to forecast (``future_covariates``), and
+    a blank covariate there is an error; without, they are ignored with a warning.
 
     >>> import tempfile, os
     >>> f = os.path.join(tempfile.mkdtemp(), "s.csv")
@@ -215,49 +224,93 @@ def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "tim
     if missing not in ("interpolate", "error"):
         raise ValueError(f"missing must be 'interpolate' or 'error', got {missing!r}")
     p, header, rows = _rows(path)
-    jv, jt = _column(p, header, value), _column(p, header, time)
+    jv = _column(p, header, value)
+    jt = _column(p, header, time) if time else None
     ji = _column(p, header, id) if id else None
+    covariates = tuple(covariates)
+    for name in covariates:
+        if name in (value, time, id):
+            raise DataFileError(f"{p}: column {name!r} cannot be both a covariate and the value, time or id column")
+    jc = [_column(p, header, name) for name in covariates]
     groups: dict[str, list] = {}
     for i, r in enumerate(rows, start=2):
         sid = (r[ji].strip() if ji is not None and ji < len(r) else "") if ji is not None else "series"
         if ji is not None and not sid:
             raise DataFileError(f"{p}: column {id!r}, row {i}: empty series id")
-        cell_t = r[jt].strip() if jt < len(r) else ""
-        try:
-            t = parse_time(cell_t)
-        except ValueError as err:
-            raise DataFileError(f"{p}: column {time!r}, row {i}: {err}") from None
-        cell_v = r[jv].strip() if jv < len(r) else ""
-        if cell_v == "" or cell_v.lower() in ("na", "nan", "null"):
-            v = math.nan
+        if jt is None:
+            t = float(i - 1)  # no time column: the rows are the steps, in file order
         else:
-            v = _number(p, value, i, cell_v)
-        groups.setdefault(sid, []).append((t, v, i))
+            cell_t = r[jt].strip() if jt < len(r) else ""
+            try:
+                t = parse_time(cell_t)
+            except ValueError as err:
+                raise DataFileError(f"{p}: column {time!r}, row {i}: {err}") from None
+        v = _cell(p, value, i, r[jv] if jv < len(r) else "")
+        cov = [_cell(p, name, i, r[j] if j < len(r) else "") for name, j in zip(covariates, jc)]
+        groups.setdefault(sid, []).append((t, v, i, cov))
     out = []
     for sid, items in groups.items():
-        kinds = {isinstance(t, datetime.datetime) for t, _, _ in items}
+        kinds = {isinstance(e[0], datetime.datetime) for e in items}
         if len(kinds) > 1:
             raise DataFileError(f"{p}: series {sid!r}: column {time!r} mixes dates and numbers")
         items.sort(key=lambda e: e[0])
-        for (t0, _, r0), (t1, _, r1) in zip(items, items[1:]):
+        for (t0, _, r0, _), (t1, _, r1, _) in zip(items, items[1:]):
             if t0 == t1:
                 raise DataFileError(f"{p}: series {sid!r}: time {t0} appears twice (rows {min(r0, r1)} and "
                                     f"{max(r0, r1)})")
-        times = [t for t, _, _ in items]
-        rows_of = [r for _, _, r in items]
+        times = [e[0] for e in items]
+        rows_of = [e[2] for e in items]
         step, monthly = _regular_step(p, sid, times, rows_of)
-        vals = np.array([v for _, v, _ in items], dtype=np.float64)
-        bad = np.flatnonzero(np.isnan(vals))
-        if bad.size:
-            if missing == "error" or bad.size == len(vals):
-                raise DataFileError(f"{p}: series {sid!r}: {bad.size} blank value(s), the first in row "
-                                    f"{rows_of[bad[0]]}" + ("" if missing == "error" else "; every value is blank"))
-            idx = np.arange(len(vals))
-            good = ~np.isnan(vals)
-            vals[~good] = np.interp(idx[~good], idx[good], vals[good])
-            log.warning("%s: series %r: %d blank value(s) filled by linear interpolation (the first in row %d)",
-                        p, sid, bad.size, rows_of[bad[0]])
+        vals = np.array([e[1] for e in items], dtype=np.float64)  # (N + F,)
+        known = np.flatnonzero(~np.isnan(vals))
+        if known.size == 0:
+            raise DataFileError(f"{p}: series {sid!r}: {len(vals)} blank value(s), the first in row {rows_of[0]}; "
+                                "every value is blank")
+        n = int(known[-1]) + 1  # the rows after the last value are the future part
+        cov = np.array([e[3] for e in items], dtype=np.float64).reshape(len(items), len(covariates))  # (N + F, C)
+        future = cov[n:]  # (F, C)
+        if n < len(vals):
+            if covariates:
+                bad = np.argwhere(np.isnan(future))
+                if bad.size:
+                    r, c = bad[0]
+                    raise DataFileError(f"{p}: series {sid!r}: covariate {covariates[c]!r} is missing in the future "
+                                        f"part (row {rows_of[n + r]}, time {times[n + r]}): the rows after the last "
+                                        "value must give every covariate, the values the forecast steps will have")
+            else:
+                log.warning("%s: series %r: %d row(s) after the last value (from row %d) have no value and are "
+                            "ignored", p, sid, len(vals) - n, rows_of[n])
+        vals, hist_rows, cov = vals[:n], rows_of[:n], cov[:n]
+        vals = _fill(p, sid, f"column {value!r}", vals, hist_rows, missing)
+        for c, name in enumerate(covariates):
+            cov[:, c] = _fill(p, sid, f"covariate {name!r}", cov[:, c], hist_rows, missing)
         if len(vals) < min_length:
             raise DataFileError(f"{p}: series {sid!r} has {len(vals)} values; this needs at least {min_length}")
-        out.append(TimedSeries(sid, times, vals, step, monthly))
+        out.append(TimedSeries(sid, times[:n], vals, step, monthly,
+                               cov if covariates else None, future if covariates else None, covariates))
     return sorted(out, key=lambda s: s.id)
+
+
+def _cell(p: Path, column: str, row: int, cell: str) -> float:
+    """A number, or NaN for a blank (or NA) cell."""
+    cell = cell.strip()
+    if cell == "" or cell.lower() in ("na", "nan", "null"):
+        return math.nan
+    return _number(p, column, row, cell)
+
+
+def _fill(p: Path, sid: str, what: str, vals: np.ndarray, rows: list[int], missing: str) -> np.ndarray:
+    """Blank cells inside a series filled linearly with a warning (at the ends: the nearest value), or refused."""
+    bad = np.flatnonzero(np.isnan(vals))
+    if not bad.size:
+        return vals
+    if missing == "error" or bad.size == len(vals):
+        raise DataFileError(f"{p}: series {sid!r}: {what}: {bad.size} blank value(s), the first in row "
+                            f"{rows[bad[0]]}" + ("" if missing == "error" else "; every value is blank"))
+    idx = np.arange(len(vals))
+    good = ~np.isnan(vals)
+    vals = vals.copy()
+    vals[~good] = np.interp(idx[~good], idx[good], vals[good])
+    log.warning("%s: series %r: %s: %d blank value(s) filled by linear interpolation (the first in row %d)",
+                p, sid, what, bad.size, rows[bad[0]])
+    return vals

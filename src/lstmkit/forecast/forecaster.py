@@ -318,7 +318,7 @@ class LSTMForecaster:
         c = self.config
         qi = c.quantiles.index(0.5)
         out = {"lstm": self._network_quantiles(histories, networks, covs, future)[:, :, qi]}
-        for name in ("ets", "theta"):
+        for name in stats.STATISTICAL:
             if c.combine == "auto" or name in self.components:
                 out[name] = np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in histories])
         return out

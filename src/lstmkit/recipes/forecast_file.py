@@ -10,7 +10,7 @@ as one global model. The run directory holds:
 * ``forecaster.safetensors``: the fitted forecaster; ``lstmkit predict RUN [--csv newer.csv]`` forecasts again
   from the saved or a newer history without retraining;
 * ``backtest.csv`` with ``--backtest K``: K rolling origins, refit at each, lstmkit against seasonal naive,
-  exponential smoothing and Theta (MASE, sMAPE; pinball loss and coverage for lstmkit's quantiles);
+  exponential smoothing, Theta and the autoregression (MASE, sMAPE; pinball loss and coverage for lstmkit's quantiles);
 * ``forecast.png`` (history, forecast, interval), ``config.json`` and ``metrics.json``.
 """
 
@@ -57,13 +57,14 @@ def parse_options(items: Sequence[str]) -> dict:
     return out
 
 
-def read_input(path: str, column: str, time_column: str = "", id_column: str = "") -> list[TimedSeries]:
+def read_input(path: str, column: str, time_column: str = "", id_column: str = "",
+               covariates: Sequence[str] = ()) -> list[TimedSeries]:
     """The file's series: long format with ``id_column``, timestamped with ``time_column``, else one column in
-    row order (steps 1, 2, ...)."""
-    if id_column or time_column:
-        if not time_column:
-            raise ValueError("--id-column needs --time-column (rows of several series are ordered by their time)")
-        return read_long_csv(path, column, time_column, id_column, min_length=2)
+    row order (steps 1, 2, ...); ``covariates`` columns ride along (see :func:`read_long_csv`)."""
+    if id_column and not time_column:
+        raise ValueError("--id-column needs --time-column (rows of several series are ordered by their time)")
+    if id_column or time_column or covariates:
+        return read_long_csv(path, column, time_column, id_column, min_length=2, covariates=covariates)
     values = read_series_csv(path, column, min_length=2)
     return [TimedSeries(column, [float(k) for k in range(1, len(values) + 1)], values, 1.0)]
 
@@ -71,6 +72,11 @@ def read_input(path: str, column: str, time_column: str = "", id_column: str = "
 def _check(series: list[TimedSeries], horizon: int, period: int) -> None:
     for s in series:
         n = len(s.values)
+        if s.future_covariates is not None and len(s.future_covariates) < horizon:
+            raise ValueError(f"series {s.id!r}: the covariates ({', '.join(s.covariate_names)}) are known for "
+                             f"{len(s.future_covariates)} step(s) after the last value (time {_fmt_time(s.times[-1])})"
+                             f"; forecasting {horizon} steps needs them for {horizon}: add rows after the last "
+                             "value with the value blank and every covariate filled in")
         if n < horizon + 5:
             raise ValueError(f"series {s.id!r}: {n} values are too few to forecast {horizon} steps; at least "
                              f"{horizon + 5} are needed (or a shorter --horizon)")
@@ -80,18 +86,29 @@ def _check(series: list[TimedSeries], horizon: int, period: int) -> None:
                              "Use a smaller --period")
 
 
-def _calendar(series: list[TimedSeries], horizon: int, cut: int = 0):
-    """Calendar covariates of each series' history (less its last ``cut`` steps) and of the ``horizon`` steps
-    after it, computed in one call so both have the same columns."""
+def _covariates(series: list[TimedSeries], horizon: int, calendar: bool, cut: int = 0):
+    """Covariates of each series' history (less its last ``cut`` steps) and of the ``horizon`` steps after it:
+    calendar features (computed over both in one call, so both have the same columns) and the file's covariate
+    columns. ``(None, None)`` when there are none."""
+    if not calendar and series[0].covariates is None:
+        return None, None
     past, future = {}, {}
     for s in series:
         n = len(s.times) - cut
-        after = s.times[n:n + horizon] if cut else s.future(horizon)
-        both = calendar_features(list(s.times[:n]) + list(after))  # (n + H, C)
-        if both.shape[1] == 0:
-            raise ValueError(f"series {s.id!r}: --calendar needs dated times (--time-column with dates, months or "
-                             "quarters) whose month, weekday or hour varies")
-        past[s.id], future[s.id] = both[:n], both[n:]
+        parts_past, parts_future = [], []
+        if calendar:
+            after = s.times[n:n + horizon] if cut else s.future(horizon)
+            both = calendar_features(list(s.times[:n]) + list(after))  # (n + H, C)
+            if both.shape[1] == 0:
+                raise ValueError(f"series {s.id!r}: --calendar needs dated times (--time-column with dates, months "
+                                 "or quarters) whose month, weekday or hour varies")
+            parts_past.append(both[:n])
+            parts_future.append(both[n:])
+        if s.covariates is not None:
+            rows = np.concatenate([s.covariates, s.future_covariates])  # (N + F, C)
+            parts_past.append(rows[:n])
+            parts_future.append(rows[n:n + horizon])
+        past[s.id], future[s.id] = np.concatenate(parts_past, axis=1), np.concatenate(parts_future, axis=1)
     return past, future
 
 
@@ -103,23 +120,24 @@ def _fmt_time(t: Any) -> str:
 
 def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, time_column: str = "",
                       id_column: str = "", quantiles: Sequence[float] = (0.1, 0.5, 0.9), backtest: int = 0,
-                      calendar: bool = False, overrides: Sequence[str] = (), quick: bool = False,
-                      out: Optional[str] = None) -> tuple[Run, dict]:
+                      calendar: bool = False, covariates: Sequence[str] = (), overrides: Sequence[str] = (),
+                      quick: bool = False, out: Optional[str] = None) -> tuple[Run, dict]:
     """Fit, forecast and (optionally) backtest; returns the run and its metrics. A failure leaves no directory."""
     options = parse_options(overrides)
     if quick:
         options = {**QUICK, **options}
     config = ForecastConfig(horizon=horizon, period=period, quantiles=tuple(quantiles), **options)  # validates
-    series = read_input(path, column, time_column, id_column)
+    series = read_input(path, column, time_column, id_column, covariates)
     _check(series, horizon, period)
-    past, future = _calendar(series, horizon) if calendar else (None, None)
+    past, future = _covariates(series, horizon, calendar)
     with fresh_run(out, "forecast") as run:
         start = time.perf_counter()
         torch.manual_seed(config.seed)
         run.write_json("config.json", {
             "recipe": JOB, "quick": quick, "file": {"path": str(Path(path).resolve()), "sha256": file_sha256(
                 Path(path))}, "column": column, "time_column": time_column, "id_column": id_column,
-            "calendar": calendar, "forecaster": dataclasses.asdict(config), "overrides": list(overrides),
+            "calendar": calendar, "covariates": list(covariates), "forecaster": dataclasses.asdict(config),
+            "overrides": list(overrides),
             "lstmkit": __version__,
             "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv)})
         opts = dataclasses.asdict(config)
@@ -163,13 +181,13 @@ def _backtest(run: Run, series: list[TimedSeries], config: ForecastConfig, origi
     for k in range(origins):
         cut = (origins - 1 - k) * h + h  # values held out at this origin
         hist = {s.id: s.values[:-cut] for s in series}
-        past, future = _calendar(series, h, cut) if calendar else (None, None)
+        past, future = _covariates(series, h, calendar, cut)
         fc = LSTMForecaster(h, **opts).fit(hist, covariates=past)
         q = fc.predict_quantiles(history=hist, covariates=past, future_covariates=future)  # (S, H, Q)
         for s, qq in zip(series, q):
             train, truth = hist[s.id], s.values[len(s.values) - cut:len(s.values) - cut + h]
             cands = {"lstmkit": qq[:, qs.index(0.5)], "seasonal_naive": stats.seasonal_naive(train, h, m),
-                     "ets": stats.ets(train, h, m), "theta": stats.theta(train, h, m)}
+                     **{name: model(train, h, m) for name, model in stats.STATISTICAL.items()}}
             for name, f in cands.items():
                 mase = metrics.mase(f, truth, train, m)
                 scores.setdefault(name, []).append(mase)
@@ -214,8 +232,9 @@ def predict_again(run: Run, csv_path: Optional[str] = None) -> list[dict]:
     """Forecast with a saved run: from the fitted history, or from a newer file with the run's columns."""
     cfg = run.read_json("config.json")
     fc = LSTMForecaster.load(run.path / "forecaster.safetensors")
+    columns = (cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""), cfg.get("covariates", ()))
     if csv_path:
-        series = read_input(csv_path, cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
+        series = read_input(csv_path, *columns)
     else:
         path = Path(cfg["file"]["path"])
         if not path.is_file():
@@ -223,8 +242,9 @@ def predict_again(run: Run, csv_path: Optional[str] = None) -> list[dict]:
         if file_sha256(path) != cfg["file"]["sha256"]:
             raise ValueError(f"{path} has changed since this run was fitted on it; give the newer history with --csv "
                              "to forecast from it")
-        series = read_input(str(path), cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""))
-    past, future = _calendar(series, fc.config.horizon) if cfg.get("calendar") else (None, None)
+        series = read_input(str(path), *columns)
+    _check(series, fc.config.horizon, fc.config.period)
+    past, future = _covariates(series, fc.config.horizon, bool(cfg.get("calendar")))
     q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past, future_covariates=future)
     qs = fc.config.quantiles
     rows = []
