@@ -53,11 +53,18 @@ def test_many_series_train_one_global_model():
 
 def test_auto_combination_is_chosen_by_validation():
     y = _seasonal(n=100)
-    fc = LSTMForecaster(horizon=6, period=12, **FAST).fit(y)
-    assert set(fc.validation) >= {"lstm", "ets", "theta", "lstm+ets+theta"}
+    fc = LSTMForecaster(horizon=6, period=12, pool=1, **FAST).fit(y)
+    assert set(fc.validation) >= {"lstm", "ets", "theta", "ar", "lstm+ets+theta+ar"} and len(fc.validation) == 15
     best = min(fc.validation, key=fc.validation.get)
     assert fc.components == tuple(best.split("+"))
     assert fc.predict().shape == (6,)
+    # pooling (the default, 3): the three best combinations averaged, so each model gets a weight
+    fc = LSTMForecaster(horizon=6, period=12, **FAST).fit(y)
+    top = sorted(fc.validation, key=fc.validation.get)[:3]
+    expected = {n: sum(1 / (3 * len(c.split("+"))) for c in top if n in c.split("+")) for n in fc.components}
+    assert fc.weights == pytest.approx(expected) and sum(fc.weights.values()) == pytest.approx(1.0)
+    cands = fc._candidates(fc.series_)
+    np.testing.assert_allclose(fc.predict(), sum(w * cands[n][0] for n, w in fc.weights.items()), rtol=1e-9)
 
 
 def test_backtest_rows():
@@ -74,7 +81,7 @@ def test_save_load_round_trip_and_corrupt_files(tmp_path):
     path = fc.save(tmp_path / "fc.safetensors")
     again = LSTMForecaster.load(path)
     np.testing.assert_allclose(again.predict_quantiles(), fc.predict_quantiles(), rtol=1e-6)
-    assert again.config == fc.config and again.components == fc.components
+    assert again.config == fc.config and again.components == fc.components and again.weights == fc.weights
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="bad.safetensors: not a readable lstmkit forecaster"):
@@ -178,3 +185,24 @@ def test_covariate_errors_and_persistence(tmp_path):
                                rtol=1e-6)
     rows = LSTMForecaster(horizon=4, period=7, **FAST, combine="lstm").backtest(y, origins=1, covariates=promo)
     assert len(rows) == 1 and rows[0]["mase"] > 0
+
+
+@pytest.mark.parametrize("head", ["gaussian", "student_t"])
+def test_likelihood_heads_learn_the_noise_scale(head, tmp_path):
+    # N(0, 1) noise around a season: the ideal 10-90% interval is 2 * 1.2816 = 2.56 wide and covers 80%
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    y = 20 + 3 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1.0, 400)
+    fc = LSTMForecaster(horizon=6, period=12, steps=150, ensemble=1, hidden_size=16, combine="lstm",
+                        head=head).fit(y[:300])
+    qs = [fc.predict_quantiles(history=y[:o]) for o in range(300, 394, 6)]  # 16 origins after the fitted part
+    cover = np.mean([metrics.coverage(q[:, 0], q[:, -1], y[o:o + 6]) for q, o in zip(qs, range(300, 394, 6))])
+    width = np.mean([q[:, -1] - q[:, 0] for q in qs])
+    assert 0.7 <= cover <= 0.95 and 2.0 < width < 3.2  # 0.85 and 2.6-2.7 when written
+    assert all((np.diff(q, axis=1) >= 0).all() for q in qs)
+    fc.save(tmp_path / "f.safetensors")
+    back = LSTMForecaster.load(tmp_path / "f.safetensors")
+    assert back.config.head == head
+    np.testing.assert_allclose(back.predict_quantiles(history=y[:310]), fc.predict_quantiles(history=y[:310]))
+    with pytest.raises(ValueError, match="head must be one of quantile, gaussian, student_t"):
+        LSTMForecaster(horizon=2, head="poisson")

@@ -12,15 +12,19 @@ The method, and where each part comes from:
 * **Direct multi-quantile output.** The last hidden state, plus a linear map of the normalised window (a
   skip path that carries trends, cf. Zeng et al. 2023's linear baselines), gives all ``horizon`` steps of
   every quantile at once, trained with the pinball loss (Koenker & Bassett 1978; the MQ-RNN of Wen et al.
-  2017). The median is the point forecast.
+  2017). The median is the point forecast. ``head="gaussian"`` or ``"student_t"`` trains a likelihood head
+  instead (location, scale and, for Student's t, degrees of freedom per step, by negative log-likelihood, as
+  DeepAR does), whose quantiles are read off the distribution.
 * **Ensembles.** ``ensemble`` networks from different seeds and two input lengths (one and two seasons, or
   one and two horizons) are averaged quantile by quantile (N-BEATS ensembles over seeds and lookbacks).
 * **Combination chosen by validation.** With ``combine="auto"`` the forecaster first holds out the last
   ``horizon`` values of each series, fits on the rest and scores the network, exponential smoothing, Theta
   and their equal-weight combinations by MASE there (the M4 lesson: combinations of statistical and
   learned models win, Makridakis et al. 2020; Smyl 2020). The combination with the lowest validation error
-  over all series is used; the networks then continue training on the full series (warm start) before the
-  final forecast. ``combine="lstm"`` uses the network alone.
+  over all series wins; with ``pool`` > 1 the ``pool`` best combinations are averaged instead (forecast
+  pooling, Kourentzes, Barrow & Petropoulos 2019: it hedges the noise of choosing on one validation window),
+  which gives each model a weight. The networks then continue training on the full series (warm start)
+  before the final forecast. ``combine="lstm"`` uses the network alone.
 
 >>> import numpy as np
 >>> y = 10 + np.sin(np.arange(120) * 2 * np.pi / 12) + 0.01 * np.arange(120)
@@ -45,6 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._deps import require as _require
 from ..nn import LSTM
 from . import metrics, stats
 
@@ -52,6 +57,7 @@ log = logging.getLogger(__name__)
 
 SeriesLike = Union[np.ndarray, Sequence[float]]
 FORMAT = "lstmkit.forecaster/1"
+HEADS = {"quantile": 0, "gaussian": 2, "student_t": 3}  # outputs per step (0: one per quantile)
 
 
 @dataclass
@@ -68,14 +74,16 @@ class ForecastConfig:
     steps: int = 150  # optimizer steps per network
     batch_size: int = 64
     lr: float = 3e-3
-    combine: str = "auto"  # "auto" (validated combination with ETS and Theta) or "lstm"
+    head: str = "quantile"  # "quantile" (pinball loss), "gaussian" or "student_t" (likelihood)
+    combine: str = "auto"  # "auto" (validated combination with ETS, Theta and AR) or "lstm"
+    pool: int = 3  # combinations averaged: the best `pool` by validation MASE (1: the best alone)
     refit_fraction: float = 0.35  # after validation: further steps on the full series, as a fraction of steps
     seed: int = 0
     cell: dict = field(default_factory=dict)  # lstmkit.LSTM variant options: peephole=True, layer_norm=True...
 
     def __post_init__(self) -> None:
         ints = dict(horizon=1, period=1, input_size=0, hidden_size=1, num_layers=1, ensemble=1, steps=1,
-                    batch_size=1)
+                    batch_size=1, pool=1)
         for name, low in ints.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
@@ -84,6 +92,8 @@ class ForecastConfig:
         if any(not 0.0 < q < 1.0 for q in qs):
             raise ValueError(f"ForecastConfig.quantiles must lie in (0, 1), got {self.quantiles}")
         self.quantiles = tuple(sorted(set(qs) | {0.5}))
+        if self.head not in HEADS:
+            raise ValueError(f"ForecastConfig.head must be one of {', '.join(HEADS)}, got {self.head!r}")
         if self.combine not in ("auto", "lstm"):
             raise ValueError(f"ForecastConfig.combine must be 'auto' or 'lstm', got {self.combine!r}")
         if not self.lr > 0 or not 0.0 <= self.refit_fraction <= 1.0:
@@ -93,7 +103,8 @@ class ForecastConfig:
 
 
 class QuantileLSTM(nn.Module):
-    """Normalised window -> quantiles (B, H, Q): an LSTM's last state and a linear skip of the window.
+    """Normalised window -> (B, H, K) outputs per step (K quantiles, or a distribution's K raw parameters): an
+    LSTM's last state and a linear skip of the window.
 
     ``x`` is (B, L) values, or (B, L, 1 + C) values and C covariates per step; ``future`` (B, H, C) holds the
     covariates of the forecast steps (known in advance: calendars, prices, promotions), which join the LSTM's
@@ -118,6 +129,41 @@ class QuantileLSTM(nn.Module):
             last = torch.cat([last, future.reshape(len(x), -1)], dim=1)  # (B, hidden + H*C)
         y = self.head(last) + self.skip(seq[..., 0])  # (B, H*Q)
         return y.view(-1, self.horizon, self.n_quantiles)
+
+
+def _distribution(pred: torch.Tensor, head: str) -> torch.distributions.Distribution:
+    """The likelihood head's distribution per step from its raw outputs (..., K): location, softplus scale
+    (floored at 1e-3 of the window's scale) and, for Student's t, 2 + softplus degrees of freedom (a finite
+    variance)."""
+    loc = pred[..., 0]
+    scale = nn.functional.softplus(pred[..., 1]) + 1e-3
+    if head == "gaussian":
+        return torch.distributions.Normal(loc, scale)
+    return torch.distributions.StudentT(2.0 + nn.functional.softplus(pred[..., 2]), loc, scale)
+
+
+def _loss(pred: torch.Tensor, y: torch.Tensor, head: str, quantiles: Sequence[float]) -> torch.Tensor:
+    """Pinball loss of (b, H, Q) quantiles, or the negative log-likelihood of y (b, H) under the head."""
+    if head == "quantile":
+        q = torch.tensor(quantiles, dtype=pred.dtype)  # (Q,)
+        diff = y.unsqueeze(-1) - pred  # (b, H, Q)
+        return torch.maximum(q * diff, (q - 1) * diff).mean()
+    return -_distribution(pred, head).log_prob(y).mean()
+
+
+def _quantiles_of(pred: torch.Tensor, head: str, quantiles: Sequence[float]) -> np.ndarray:
+    """(S, H, Q) quantiles from a network's (S, H, K) outputs: the outputs themselves for the quantile head,
+    else the distribution's inverse CDF (Student's t from scipy: torch has no t quantile function)."""
+    if head == "quantile":
+        return pred.numpy()
+    d = _distribution(pred, head)
+    q = np.asarray(quantiles, dtype=np.float64)  # (Q,)
+    loc, scale = d.loc.numpy()[..., None], d.scale.numpy()[..., None]  # (S, H, 1)
+    if head == "gaussian":
+        z = torch.special.ndtri(torch.as_tensor(q, dtype=torch.float64)).numpy()  # (Q,)
+    else:
+        z = _require("scipy.stats", "forecast").t.ppf(q, d.df.numpy()[..., None])  # (S, H, Q)
+    return loc + scale * z
 
 
 def _normalise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -217,6 +263,7 @@ class LSTMForecaster:
         self.networks: list[QuantileLSTM] = []
         self.lengths: list[int] = []
         self.components: tuple[str, ...] = ("lstm",)
+        self.weights: dict[str, float] = {"lstm": 1.0}  # each component's share of the point forecast
         self.validation: dict[str, float] = {}
         self.series_: list[np.ndarray] = []
         self.covariates_: Optional[list[np.ndarray]] = None  # (N_s, C) per series, standardised
@@ -246,8 +293,8 @@ class LSTMForecaster:
 
     def _network(self, length: int) -> QuantileLSTM:
         c = self.config
-        return QuantileLSTM(length, c.horizon, len(c.quantiles), c.hidden_size, c.num_layers, c.cell,
-                            self.n_covariates)
+        return QuantileLSTM(length, c.horizon, HEADS[c.head] or len(c.quantiles), c.hidden_size, c.num_layers,
+                            c.cell, self.n_covariates)
 
     def _train(self, series: list[np.ndarray], steps: int, lr: float, networks: Optional[list] = None,
                covs: Optional[list[np.ndarray]] = None) -> list:
@@ -270,22 +317,21 @@ class LSTMForecaster:
             net.train()
             opt = torch.optim.Adam(net.parameters(), lr=lr)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-            q = torch.tensor(c.quantiles, dtype=torch.float32)  # (Q,)
             g = torch.Generator().manual_seed(c.seed + 1000 + k)
             recent = []
             for _ in range(steps):
                 idx = torch.randint(0, len(X), (min(c.batch_size, len(X)),), generator=g)
-                pred = net(X[idx], None if F is None else F[idx])  # (b, H, Q)
-                diff = Y[idx].unsqueeze(-1) - pred  # (b, H, Q)
-                loss = torch.maximum(q * diff, (q - 1) * diff).mean()
+                pred = net(X[idx], None if F is None else F[idx])  # (b, H, K)
+                loss = _loss(pred, Y[idx], c.head, c.quantiles)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 opt.step()
                 sched.step()
                 recent = (recent + [loss.item()])[-20:]
-            log.info("forecast: network %d/%d (input %d, %d windows): %d steps, pinball loss %.4f", k + 1,
-                     c.ensemble, length, len(X), steps, float(np.mean(recent)))
+            log.info("forecast: network %d/%d (input %d, %d windows): %d steps, %s loss %.4f", k + 1,
+                     c.ensemble, length, len(X), steps, "pinball" if c.head == "quantile" else "NLL",
+                     float(np.mean(recent)))
         return nets
 
     def _network_quantiles(self, histories: list[np.ndarray], networks: Optional[list] = None,
@@ -307,7 +353,7 @@ class LSTMForecaster:
                     cx = torch.as_tensor(np.stack([cv[-length:] for cv in covs]), dtype=torch.float32)  # (S, L, C)
                     X = torch.cat([X.unsqueeze(-1), cx], dim=-1)  # (S, L, 1+C)
                     F = torch.as_tensor(np.stack(future), dtype=torch.float32)  # (S, H, C)
-                p = net(X, F).double().numpy()  # (S, H, Q)
+                p = _quantiles_of(net(X, F).double(), self.config.head, self.config.quantiles)  # (S, H, Q)
                 outs.append(mu[:, :, None] + sd[:, :, None] * p)
         q = np.mean(outs, axis=0)  # (S, H, Q): quantile averaging over members
         return np.sort(q, axis=-1)  # no crossing quantiles
@@ -342,7 +388,7 @@ class LSTMForecaster:
             self.cov_std_[self.cov_std_ < 1e-12] = 1.0  # a constant column stays constant
             covs = [(a - self.cov_mean_) / self.cov_std_ for a in raw]
             self.covariates_ = covs
-        self.components, self.validation = ("lstm",), {}
+        self.components, self.weights, self.validation = ("lstm",), {"lstm": 1.0}, {}
         validate = c.combine == "auto" and shortest - c.horizon >= c.horizon + 5
         fit_on = [v[:-c.horizon] for v in series] if validate else series
         covs_on = None if covs is None else ([a[:-c.horizon] for a in covs] if validate else covs)
@@ -359,9 +405,17 @@ class LSTMForecaster:
                     f = np.mean([cands[n] for n in combo], axis=0)  # (S, H)
                     scores["+".join(combo)] = float(np.mean(
                         [metrics.mase(f[s], truth[s], fit_on[s], c.period) for s in range(len(series))]))
-            best = min(scores, key=scores.get)
-            self.components, self.validation = tuple(best.split("+")), scores
-            log.info("forecast: validation MASE %s; using %s", {k: round(v, 3) for k, v in scores.items()}, best)
+            pooled = sorted(scores, key=scores.get)[:c.pool]
+            weights = dict.fromkeys(names, 0.0)
+            for combo in pooled:
+                members = combo.split("+")
+                for n in members:
+                    weights[n] += 1.0 / (len(members) * len(pooled))
+            self.components = tuple(n for n in names if weights[n] > 0)
+            self.weights = {n: weights[n] for n in self.components}
+            self.validation = scores
+            log.info("forecast: validation MASE %s; pooling %s: weights %s", {k: round(v, 3) for k, v in
+                     scores.items()}, pooled, {k: round(v, 3) for k, v in self.weights.items()})
             if "lstm" in self.components and c.refit_fraction > 0:
                 self._train(series, max(1, int(c.steps * c.refit_fraction)), c.lr * 0.3, networks=nets, covs=covs)
         self.networks = nets
@@ -416,13 +470,14 @@ class LSTMForecaster:
 
     def _combined(self, hs: list[np.ndarray], lstm_point: np.ndarray) -> np.ndarray:
         c = self.config
-        parts = []
+        out = np.zeros_like(lstm_point)  # (S, H)
         for name in self.components:
+            w = self.weights.get(name, 1.0 / len(self.components))
             if name == "lstm":
-                parts.append(lstm_point)
+                out += w * lstm_point
             else:
-                parts.append(np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in hs]))
-        return np.mean(parts, axis=0)  # (S, H)
+                out += w * np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in hs])
+        return out
 
     def predict(self, history: Any = None, covariates: Any = None, future_covariates: Any = None) -> np.ndarray:
         """The point forecast: (H,) for one series, (S, H) for several."""
@@ -478,6 +533,7 @@ class LSTMForecaster:
             tensors["cov_std"] = torch.as_tensor(self.cov_std_, dtype=torch.float64)
         meta = {"format": FORMAT, "config": json.dumps(dataclasses.asdict(self.config)),
                 "lengths": json.dumps(self.lengths), "components": json.dumps(list(self.components)),
+                "weights": json.dumps(self.weights),
                 "validation": json.dumps(self.validation), "n_series": str(len(self.series_))}
         p = Path(path)
         atomic_write_bytes(p, st_save(tensors, metadata=meta))
@@ -501,6 +557,7 @@ class LSTMForecaster:
             fc = cls(**cfg)
             fc.lengths = json.loads(meta["lengths"])
             fc.components = tuple(json.loads(meta["components"]))
+            fc.weights = json.loads(meta.get("weights", "{}")) or {n: 1 / len(fc.components) for n in fc.components}
             fc.validation = json.loads(meta["validation"])
             fc.series_ = [tensors[f"series{k}"].numpy().copy() for k in range(int(meta["n_series"]))]
             if "cov_mean" in tensors:
