@@ -129,6 +129,7 @@ def _timed(fn, *args):
 
 
 LSTMKIT_OPTIONS: dict = {}  # --set key=value (tuning on the dev panel only)
+SCORED = (0.1, 0.5, 0.9)  # the quantiles every model is scored on: statsforecast's 80% interval and its point
 
 
 def run_lstmkit(train, h, period):
@@ -151,7 +152,7 @@ def run_statsforecast(train, h, period):
         sf = StatsForecast(models=[model], freq=1, n_jobs=1)
         fc, times[name] = _timed(functools.partial(sf.forecast, df=df, h=h, level=[80]))
         # the point forecast and the 80% interval as the 0.1 / 0.5 / 0.9 quantiles (the mean stands for the median)
-        out[name] = np.stack([fc[f"{name}-lo-80"], fc[name], fc[f"{name}-hi-80"]], axis=1).astype(np.float64)
+        out[name] = np.stack([fc[f"{name}-lo-80"], fc[name], fc[f"{name}-hi-80"]], axis=1).astype(np.float64)  # (h, 3)
     return out, times
 
 
@@ -200,6 +201,9 @@ def main(argv=None) -> int:
             LSTMKIT_OPTIONS[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             LSTMKIT_OPTIONS[key] = value
+    asked = {float(x) for x in LSTMKIT_OPTIONS.get("quantiles", SCORED)} | {0.5}  # the forecaster adds the median
+    if not set(SCORED) <= asked:
+        p.error(f"--set quantiles={sorted(asked)}: every model is scored on the quantiles {SCORED}; keep them")
     import torch
 
     from lstmkit.forecast import metrics
@@ -231,19 +235,20 @@ def main(argv=None) -> int:
             train, truth = v[:o], v[o:o + h]
             (q, fc), t = _timed(run_lstmkit, train, h, m)
             qs = fc.config.quantiles
-            point = q[:, qs.index(0.5)]
+            q = q[:, [qs.index(x) for x in SCORED]]  # (h, 3), the scored quantiles only
+            point = q[:, 1]
             rec = dict(series=s["name"], freq=s["freq"], origin=o)
             records.append({**rec, "model": "lstmkit", "cpu_s": t,
                             "mase": metrics.mase(point, truth, train, m), "smape": metrics.smape(point, truth),
-                            "spl": metrics.scaled_pinball(q, truth, qs, train, m),
-                            "coverage": metrics.coverage(q[:, 0], q[:, -1], truth),
+                            "spl": metrics.scaled_pinball(q, truth, SCORED, train, m),
+                            "coverage": metrics.coverage(q[:, 0], q[:, 2], truth),
                             "components": "+".join(fc.components)})
             sf, times = run_statsforecast(train, h, m)
             for name, fq in sf.items():
                 f = fq[:, 1]
                 records.append({**rec, "model": name, "cpu_s": times[name], "mase": metrics.mase(f, truth, train, m),
                                 "smape": metrics.smape(f, truth),
-                                "spl": metrics.scaled_pinball(fq, truth, (0.1, 0.5, 0.9), train, m),
+                                "spl": metrics.scaled_pinball(fq, truth, SCORED, train, m),
                                 "coverage": metrics.coverage(fq[:, 0], fq[:, 2], truth)})
             if not args.no_darts:
                 for kind in ("RNNModel", "BlockRNNModel"):
