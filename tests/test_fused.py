@@ -299,3 +299,21 @@ def test_column_split_only_on_free_cores(monkeypatch):
         monkeypatch.setattr(fused_mod, "_others_running", lambda: 0)
         assert not fused_mod._split_columns(1, 256)
     assert fused_mod._others_running() >= 0
+
+
+def test_long_sequences_flush_subnormal_gradients_and_restore_the_mode():
+    # gradients through 300 saturated steps decay below float32's smallest normal number; the kernel flushes
+    # them to zero (x86 microcode makes subnormals ~10x slower) and must agree with the reference regardless
+    torch.manual_seed(0)
+    ref = lstmkit.LSTM(1, 16, batch_first=True, backend="reference")
+    fast = lstmkit.LSTM(1, 16, batch_first=True, backend="fused")
+    fast.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 300, 1)
+    grads = []
+    for m in (ref, fast):
+        xx = x.clone().requires_grad_()
+        m(xx)[0][:, -1].sum().backward()
+        grads.append(xx.grad)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # subnormal: arithmetic on it is exact again afterwards
+    assert (tiny * 1.0).item() != 0.0 and (tiny + 0.0).item() == pytest.approx(1e-39, rel=1e-3)

@@ -26,6 +26,11 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define LSTMKIT_HAVE_MXCSR 1
+#endif
+
 #include "kernel_io.h"  // the named boundary with Python: inputs, saved state, gradients
 #include "lstm_cell.h"  // the cell's math: activations, layer norm, gates_fwd/gates_bwd, zoneout, state_update
 
@@ -33,6 +38,25 @@ using namespace lstmkit_cell;
 using namespace lstmkit_io;
 
 namespace {
+
+// Subnormal floats flushed to zero on this thread while the guard lives, the previous mode restored after.
+// Gradients flowing back through many steps of a saturating recurrence decay geometrically and reach the
+// subnormal range (below 1.2e-38 in float32) within a few hundred steps; x86 processes subnormal operands in
+// microcode, tens of times slower, which made the backward pass of a 208-step sequence ten times slower than a
+// 104-step one (torch.nn.LSTM's kernel slows down the same way). Values that small are zero to every loss in
+// float32, and 1e-308 in float64 is never reached, so results change only below the smallest normal number.
+// Set per thread (the control register is per thread): at each entry and inside each parallel region.
+struct FlushSubnormals {
+#ifdef LSTMKIT_HAVE_MXCSR
+  unsigned int saved;
+  FlushSubnormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040u); }  // FTZ (bit 15) and DAZ (bit 6)
+  ~FlushSubnormals() { _mm_setcsr(saved); }
+#else
+  FlushSubnormals() = default;  // elsewhere (ARM) the default mode stays
+#endif
+  FlushSubnormals(const FlushSubnormals&) = delete;
+  FlushSubnormals& operator=(const FlushSubnormals&) = delete;
+};
 
 inline bool has(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 
@@ -195,7 +219,10 @@ constexpr int64_t kParallelMinWork = 1 << 16;  // B * T * 4H multiply-adds per G
 template <typename F>
 void for_row_blocks(bool parallel_ok, int64_t B, int64_t work, const F& f) {
   if (parallel_ok && B > 1 && work >= kParallelMinWork && at::get_num_threads() > 1) {
-    at::parallel_for(0, B, 1, f);
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      FlushSubnormals ftz;
+      f(b0, b1);
+    });
   } else {
     f(0, B);
   }
@@ -244,6 +271,7 @@ at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x);
 // a T*B*4H array of fresh memory to fault in, which costs more than recomputing it.
 KernelForward fused_forward(const KernelInputs& in, const CellOptions& opt, bool save, bool store_gh,
                             bool split_columns) {
+  FlushSubnormals ftz;
   const int64_t act = opt.act, rec_act = opt.rec_act;
   const bool cifg = opt.cifg;
   const double eps = opt.eps, zone_p = opt.zone_p;
@@ -350,6 +378,7 @@ KernelForward fused_forward(const KernelInputs& in, const CellOptions& opt, bool
       const int64_t G = cifg ? 3 : 4;  // gate blocks; o is the last
       _Pragma("omp parallel num_threads(col_threads)")
       {
+        FlushSubnormals ftz;
         int64_t j0, nu;
         column_slice(H, &j0, &nu);
         const int64_t Gn = G * nu;
@@ -485,6 +514,7 @@ KernelForward fused_forward(const KernelInputs& in, const CellOptions& opt, bool
 // (equations (B0)-(B5) of docs/equations.md).
 KernelGrads fused_backward(const at::Tensor& dout, const at::Tensor& dh_n, const at::Tensor& dc_n,
                            const KernelInputs& in, const KernelSaved& s, const CellOptions& opt, bool split_columns) {
+  FlushSubnormals ftz;
   const int64_t act = opt.act, rec_act = opt.rec_act;
   const bool cifg = opt.cifg;
   const bool has_bias = has(in.bias);
@@ -575,6 +605,7 @@ KernelGrads fused_backward(const at::Tensor& dout, const at::Tensor& dh_n, const
       T_* pdb = has_bias ? dbias.data_ptr<T_>() : nullptr;
       _Pragma("omp parallel num_threads(col_threads)")
       {
+        FlushSubnormals ftz;
         int64_t j0, nu;
         column_slice(H, &j0, &nu);
         const int64_t Gn = G * nu;
@@ -835,6 +866,7 @@ at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& x) {
   float* pc = ct.data_ptr<float>();
   const int64_t nblocks = (N + kNB - 1) / kNB;
   at::parallel_for(0, nblocks, 1, [&](int64_t blk0, int64_t blk1) {
+    FlushSubnormals ftz;
     for (int64_t blk = blk0; blk < blk1; ++blk) {
       const int64_t n0 = blk * kNB, nn = std::min(kNB, N - n0);
       for (int64_t k0 = 0; k0 < K; k0 += kKC) {
