@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from lstmkit.cli import main
+from lstmkit.forecast import LSTMForecaster
 from lstmkit.recipes import RECIPES, apply_overrides, get_recipe
 
 
@@ -25,14 +26,15 @@ def cli(*args: str, code: int = 0) -> str:
     return res.output
 
 
-def train_quick(name: str, tmp_path, *sets: str) -> dict:
+def train_quick(name: str, tmp_path, *sets: str,
+                files=("config.json", "metrics.json", "model.safetensors", "learning_curves.png")) -> dict:
     out = tmp_path / name
     args = ["train", name, "--quick", "--out", str(out)]
     for s in sets:
         args += ["--set", s]
     text = cli(*args)
     assert f"results in {out}/" in text
-    for f in ("config.json", "metrics.json", "model.safetensors", "learning_curves.png"):
+    for f in files:
         assert (out / f).stat().st_size > 0, f
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == name and cfg["quick"] is True
@@ -54,12 +56,19 @@ def test_mnist_rows_learns_and_predicts(tmp_path):
 
 
 def test_forecast_beats_seasonal_naive(tmp_path):
-    m = train_quick("forecast", tmp_path, "data.series=airline")
+    m = train_quick("forecast", tmp_path, "data.series=airline",
+                    files=("config.json", "metrics.json", "forecaster.safetensors", "learning_curves.png"))
     assert m["lstm_mase"] < m["seasonal_naive_mase"]
     assert m["ets_mase"] < m["seasonal_naive_mase"]  # the Holt-Winters baseline is a real fit
     assert (tmp_path / "forecast" / "forecasts.png").exists()
     pred = (tmp_path / "forecast" / "predictions.csv").read_text().splitlines()
-    assert pred[0] == "step,lstm,seasonal_naive" and len(pred) == 13
+    assert pred[0] == "step,lstm,q0.1,q0.5,q0.9,seasonal_naive,ets" and len(pred) == 13
+    rows = np.array([[float(v) for v in line.split(",")] for line in pred[1:]])  # (12, 7)
+    assert (rows[:, 2] <= rows[:, 3]).all() and (rows[:, 3] <= rows[:, 4]).all()  # ordered quantiles
+    assert np.allclose(rows[:, 1], rows[:, 3]) and (rows[:, 1] > 300).all()  # the median, in passengers
+    fc = LSTMForecaster.load(tmp_path / "forecast" / "forecaster.safetensors")  # the fitted model, reloadable
+    assert fc.config.horizon == 12 and "+".join(fc.components) == m["components"]
+    assert 0.0 <= m["lstm_coverage_80"] <= 1.0
 
 
 def test_sentiment_learns_and_predicts(tmp_path):

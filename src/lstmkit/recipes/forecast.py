@@ -1,38 +1,38 @@
-"""Multi-step forecasting of a real series with rolling-origin evaluation against two baselines.
+"""``lstmkit train forecast``: a bundled series, forecast from rolling origins by :class:`lstmkit.forecast.
+LSTMForecaster` against two baselines.
 
-* The LSTM reads ``window`` past values and emits all ``horizon`` future values at once (the direct
-  multi-output strategy). Each window is normalised by its own last value, ``(w - w[-1]) / s``, so the network
-  learns changes rather than levels and can follow a trend past the training range (the per-window scaling
-  of DeepAR, Salinas et al. 2020, done additively); optionally on the log scale for multiplicative series.
-  ``ensemble`` networks from different seeds are averaged.
+* The forecaster (the library's own, docs/forecasting.md: a global LSTM over normalised windows, an ensemble,
+  quantile outputs, combined with exponential smoothing, Theta and an autoregression where its validation
+  says so) is fitted once on the data before the first origin, optionally on the log scale (multiplicative
+  series), and forecasts from every origin without retraining: its statistical components refit on each
+  history, its networks read the latest window.
 * Baselines fitted on the same data at every origin: seasonal naive (the last season repeated) and
   exponential smoothing with a damped additive trend and additive seasonality (statsmodels' Holt-Winters
   ``ExponentialSmoothing``; Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, ch. 8).
 * Rolling origin (Tashman 2000): ``origins`` forecast origins ``stride`` steps apart at the end of the series;
   from each, every model forecasts ``horizon`` steps from the data before it only. Errors are pooled over all
   origins and steps: RMSE, MAE, and MASE (Hyndman & Koehler 2006: MAE over the in-sample MAE of the
-  seasonal-naive forecast on the training part).
+  seasonal-naive forecast on the training part); the forecaster's 10-90% interval coverage beside them.
+
+``predictions.csv`` holds the forecast from the end of the series with its quantiles and both baselines;
+``forecaster.safetensors`` the fitted forecaster (:meth:`LSTMForecaster.load`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
-import torch
 
-from ..data import load_series, sliding_windows
+from ..data import load_series
 from ..data.files import read_series_csv
 from .._deps import require
-from ..layers import Dense
-from ..models import Sequential
+from ..forecast import LSTMForecaster
 from ..train.checkpoint import atomic_write_bytes
-from .base import (ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, _pyplot, compile_model, fit_best,
-                   lstm_stack, plot_history, predict_members, run_recipe)
+from .base import ModelConfig, Recipe, RecipeConfig, Run, TrainConfig, _pyplot, run_recipe
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +57,21 @@ class ForecastData:
     origins: int = 0
     stride: int = 0
     log: str = "auto"  # "auto" (the series' default), "true" or "false"
-    # the LSTM predicts the deviation from the seasonal-naive forecast (seasonal differencing, Box & Jenkins);
-    # "auto" = when the period is a fixed calendar cycle (2..52 steps) that the window covers; off by default:
-    # on airline and co2 it raised the MASE (0.84 -> 1.08, 0.35 -> 0.41)
-    seasonal_residual: str = "false"
-    validation: float = 0.15  # fraction of the training windows (the latest) used to pick the epoch
     ensemble: int = 3  # networks averaged
-    max_steps: int = 6000  # optimizer steps per network at most: long series get fewer epochs (0 = no cap)
+    steps: int = 150  # optimizer steps per network (LSTMForecaster's steps)
+    combine: str = "auto"  # "auto": validated combination with ETS, Theta and AR; "lstm": the network alone
 
     def __post_init__(self) -> None:
         if self.csv and not self.column:
             raise ValueError("data.csv needs data.column")
         if min(self.period, self.window, self.horizon, self.origins, self.stride) < 0:
             raise ValueError("data.period, window, horizon, origins and stride must be >= 0")
-        for name in ("log", "seasonal_residual"):
-            if getattr(self, name) not in ("auto", "true", "false"):
-                raise ValueError(f"data.{name} must be auto, true or false, got {getattr(self, name)!r}")
-        if not 0.0 < self.validation < 0.5 or self.ensemble < 1 or self.max_steps < 0:
-            raise ValueError("data.validation must be in (0, 0.5), data.ensemble >= 1, data.max_steps >= 0")
+        if self.log not in ("auto", "true", "false"):
+            raise ValueError(f"data.log must be auto, true or false, got {self.log!r}")
+        if self.ensemble < 1 or self.steps < 1:
+            raise ValueError("data.ensemble and data.steps must be >= 1")
+        if self.combine not in ("auto", "lstm"):
+            raise ValueError(f"data.combine must be auto or lstm, got {self.combine!r}")
 
 
 @dataclass
@@ -86,7 +83,6 @@ class Problem:
     horizon: int
     origins: list[int]  # forecast from values[:o]
     log: bool
-    seasonal_residual: bool
     description: str
 
 
@@ -122,14 +118,7 @@ def resolve(d: ForecastData) -> Problem:
         raise ValueError(f"{name}: values as large as {biggest:.3g} overflow the forecasts' arithmetic; rescale "
                          f"the column (divide it by 1e{int(np.log10(biggest))}, say)")
     origins = [first + k * stride for k in range(n_orig)]
-    if d.seasonal_residual == "auto":
-        residual = 1 < period <= 52 and window >= period
-    else:
-        residual = d.seasonal_residual == "true"
-        if residual and not (1 < period <= window):
-            raise ValueError(f"{name}: data.seasonal_residual needs 1 < period <= window, got period {period} "
-                             f"and window {window}")
-    return Problem(name, values, period, window, horizon, origins, use_log, residual, desc)
+    return Problem(name, values, period, window, horizon, origins, use_log, desc)
 
 
 def seasonal_naive(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
@@ -158,60 +147,12 @@ def errors(pred: np.ndarray, truth: np.ndarray, scale: float) -> dict:
     return {"rmse": float(np.sqrt((e ** 2).mean())), "mae": mae, "mase": mae / scale}
 
 
-class LSTMForecaster:
-    """Windows normalised by their last value; the model predicts the next ``horizon`` changes."""
-
-    def __init__(self, p: Problem, model_cfg: ModelConfig, train_cfg: TrainConfig, d: ForecastData) -> None:
-        self.p, self.m, self.t, self.d = p, model_cfg, train_cfg, d
-        self.models: list = []
-        self.scale = 1.0
-        self.history: dict[str, list] = {}
-
-    def _tf(self, v: np.ndarray) -> np.ndarray:
-        return np.log(v) if self.p.log else v
-
-    def _inv(self, v: np.ndarray) -> np.ndarray:
-        return np.exp(v) if self.p.log else v
-
-    def _anchor(self, x: np.ndarray) -> np.ndarray:
-        """What the network's outputs are added to: the last value, or the seasonal-naive forecast. (M, H)"""
-        if not self.p.seasonal_residual:
-            return np.repeat(x[:, -1:], self.p.horizon, axis=1)
-        season = x[:, -self.p.period:]  # (M, m)
-        return season[:, np.arange(self.p.horizon) % self.p.period]
-
-    def _xy(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x, y = sliding_windows(z, self.p.window, self.p.horizon)  # (M, W, 1), (M, H)
-        last = x[:, -1:, 0]  # (M, 1)
-        anchor = self._anchor(x[:, :, 0])  # (M, H)
-        return ((x - last[:, :, None]) / self.scale).astype(np.float32), ((y - anchor) / self.scale).astype(np.float32)
-
-    def fit(self, train_values: np.ndarray, run: Run, verbose: Optional[int] = None) -> None:
-        z = self._tf(train_values)
-        self.scale = float(np.std(np.diff(z)) * np.sqrt(self.p.horizon)) or 1.0
-        x, y = self._xy(z)
-        n_val = max(1, int(round(len(x) * self.d.validation)))
-        x_tr, y_tr, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
-        per_epoch = -(-len(x_tr) // self.t.batch_size)
-        if self.d.max_steps and self.t.epochs * per_epoch > self.d.max_steps:
-            self.t = dataclasses.replace(self.t, epochs=max(1, self.d.max_steps // per_epoch))
-            log.info("forecast: %d epochs of %d steps (data.max_steps=%d)", self.t.epochs, per_epoch,
-                     self.d.max_steps)
-        self.models = []
-        for k in range(self.d.ensemble):
-            torch.manual_seed(self.t.seed + k)  # each member's initial weights
-            model = Sequential([*lstm_stack(self.m, input_shape=(self.p.window, 1)), Dense(self.p.horizon)])
-            compile_model(model, self.t, "mse", [], per_epoch)
-            best, history = fit_best(model, run, self.t, x_tr, y_tr, (x_val, y_val), "val_loss", verbose=verbose,
-                                     member=k)
-            self.history = self.history or history
-            self.models.append(best)
-
-    def forecast(self, history_values: np.ndarray) -> np.ndarray:
-        z = self._tf(history_values[-self.p.window:])
-        x = ((z - z[-1]) / self.scale).astype(np.float32)[None, :, None]  # (1, W, 1)
-        step = predict_members(self.models, x)[0]  # (H,), the members' mean
-        return self._inv(self._anchor(z[None])[0] + step * self.scale)
+def make_forecaster(p: Problem, cfg: RecipeConfig) -> LSTMForecaster:
+    """The library's forecaster with the recipe's settings: window (0 = its own rule), model size, ensemble."""
+    d, m, t = cfg.data, cfg.model, cfg.train
+    return LSTMForecaster(horizon=p.horizon, period=p.period, input_size=d.window, hidden_size=m.hidden_size,
+                          num_layers=m.num_layers, ensemble=d.ensemble, steps=d.steps, batch_size=t.batch_size,
+                          lr=t.lr, seed=t.seed, combine=d.combine)
 
 
 class Forecast(Recipe):
@@ -223,40 +164,46 @@ class Forecast(Recipe):
 
     def default_config(self, quick: bool) -> RecipeConfig:
         cfg = RecipeConfig(ForecastData(), ModelConfig(hidden_size=32, num_layers=1),
-                           TrainConfig(epochs=150, batch_size=16, lr=3e-3, schedule="cosine"))
+                           TrainConfig(epochs=1, batch_size=64, lr=3e-3))
         if quick:
-            cfg.train.epochs, cfg.data.ensemble = 25, 1
+            cfg.data.steps, cfg.data.ensemble = 40, 1
         return cfg
 
     def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
         p = resolve(cfg.data)
+        tf, inv = (np.log, np.exp) if p.log else (np.asarray, np.asarray)
         train_part = p.values[: p.origins[0]]
-        fc = LSTMForecaster(p, cfg.model, cfg.train, cfg.data)
-        fc.fit(train_part, run)
+        fc = make_forecaster(p, cfg).fit(tf(train_part))
         scale = float(np.abs(train_part[p.period:] - train_part[:-p.period]).mean()) or 1.0
         preds: dict[str, list[np.ndarray]] = {"lstm": [], "seasonal_naive": [], "ets": []}
-        truth = []
+        fans, truth = [], []
         for o in p.origins:
             hist = p.values[:o]
-            preds["lstm"].append(fc.forecast(hist))
+            q = inv(fc.predict_quantiles(history=tf(hist)))  # (H, Q), original units
+            fans.append(q)
+            preds["lstm"].append(q[:, fc.config.quantiles.index(0.5)])
             preds["seasonal_naive"].append(seasonal_naive(hist, p.horizon, p.period))
-            ets_in = np.log(hist) if p.log else hist
-            ets = ets_forecast(ets_in, p.horizon, p.period)
-            preds["ets"].append(np.exp(ets) if p.log else ets)
+            ets = ets_forecast(tf(hist), p.horizon, p.period)
+            preds["ets"].append(inv(ets))
             truth.append(p.values[o: o + p.horizon])
         truth_arr = np.stack(truth)  # (K, H)
         scores = {k: errors(np.stack(v), truth_arr, scale) for k, v in preds.items()}
-        future = {"lstm": fc.forecast(p.values), "seasonal_naive": seasonal_naive(p.values, p.horizon, p.period)}
-        _write_predictions(run, p, future)
+        fan = np.stack(fans)  # (K, H, Q)
+        coverage = float(np.mean((fan[..., 0] <= truth_arr) & (truth_arr <= fan[..., -1])))
+        fc.save(run.path / "forecaster.safetensors")
+        future_q = inv(fc.predict_quantiles(history=tf(p.values)))  # (H, Q)
+        future = {"seasonal_naive": seasonal_naive(p.values, p.horizon, p.period),
+                  "ets": inv(ets_forecast(tf(p.values), p.horizon, p.period))}
+        _write_predictions(run, p, future_q, fc.config.quantiles, future)
         _plot_forecasts(run, p, preds, scores)
-        plot_history(fc.history, run.path / "learning_curves.png", f"forecast {p.name}")
-        run.write_json("artifacts.json", {"scale": fc.scale, "log": p.log, "seasonal_residual": p.seasonal_residual,
-                                          "window": p.window,
-                                          "horizon": p.horizon, "period": p.period})
-        out: dict[str, Any] = {"epochs": fc.t.epochs, "series": p.name, "description": p.description,
-                               "n": len(p.values), "period": p.period, "window": p.window, "horizon": p.horizon,
-                               "origins": p.origins, "log_scale": p.log, "seasonal_residual": p.seasonal_residual,
-                               "mase_scale": scale}
+        _plot_losses(run, fc, p.name)
+        out: dict[str, Any] = {"series": p.name, "description": p.description, "n": len(p.values),
+                               "period": p.period, "input_sizes": fc.lengths, "horizon": p.horizon,
+                               "origins": p.origins, "log_scale": p.log, "mase_scale": scale,
+                               "components": "+".join(fc.components), "weights": fc.weights,
+                               "interval_scale": fc.interval_scale,
+                               f"lstm_coverage_{round(100 * (fc.config.quantiles[-1] - fc.config.quantiles[0]))}":
+                               coverage}
         for model_name, sc in scores.items():
             out.update({f"{model_name}_{k}": v for k, v in sc.items()})
         out["lstm_beats_both"] = bool(scores["lstm"]["mase"] < min(scores["ets"]["mase"],
@@ -264,11 +211,30 @@ class Forecast(Recipe):
         return out
 
 
-def _write_predictions(run: Run, p: Problem, future: dict[str, np.ndarray]) -> None:
-    lines = ["step,lstm,seasonal_naive"]
+def _write_predictions(run: Run, p: Problem, q: np.ndarray, quantiles: tuple, future: dict[str, np.ndarray]) -> None:
+    """step, the forecaster's point forecast and quantiles, then each baseline's forecast."""
+    lines = ["step,lstm," + ",".join(f"q{x:g}" for x in quantiles) + ",seasonal_naive,ets"]
+    qi = quantiles.index(0.5)
     for h in range(p.horizon):
-        lines.append(f"{h + 1},{future['lstm'][h]:.6g},{future['seasonal_naive'][h]:.6g}")
+        lines.append(",".join([str(h + 1), f"{q[h, qi]:.6g}", *(f"{v:.6g}" for v in q[h]),
+                               f"{future['seasonal_naive'][h]:.6g}", f"{future['ets'][h]:.6g}"]))
     atomic_write_bytes(run.path / "predictions.csv", ("\n".join(lines) + "\n").encode())
+
+
+def _plot_losses(run: Run, fc: LSTMForecaster, name: str) -> None:
+    """learning_curves.png: each network's training loss per optimizer step (the refit's steps continue it)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for k, losses in enumerate(fc.losses_):
+        length = fc.lengths[k % len(fc.lengths)]
+        ax.plot(np.arange(1, len(losses) + 1), losses, lw=0.8, label=f"network {k + 1} (input {length})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("pinball loss" if fc.config.head == "quantile" else "negative log-likelihood")
+    ax.set_title(f"forecast {name}: training loss")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(run.path / "learning_curves.png", dpi=110)
+    plt.close(fig)
 
 
 def _plot_forecasts(run: Run, p: Problem, preds: dict, scores: dict, path_name: str = "forecasts.png") -> None:
