@@ -4,6 +4,11 @@ Usage (the peers live in their own environment, ``make bench-venv``):
     .venv-bench/bin/python benchmarks/forecast.py --panel dev --out benchmarks/results/forecast-dev.md
     .venv-bench/bin/python benchmarks/forecast.py --panel test --out benchmarks/results/forecast-test.md
 
+or with each model group in its own process, side by side, joined afterwards:
+    .venv-bench/bin/python benchmarks/forecast.py --panel test --fit lstmkit --records lk.jsonl &
+    .venv-bench/bin/python benchmarks/forecast.py --panel test --fit statsforecast,darts --records peers.jsonl
+    .venv-bench/bin/python benchmarks/forecast.py --panel test --table lk.jsonl peers.jsonl --out ...
+
 The panel (``PANEL``) holds 29 real series that install offline (statsmodels, pmdarima and aeon data sets,
 the M1 yearly competition series), six frequencies, each with its M4 horizon. Its split into a development
 panel (tuned on) and a test panel (run once, with the defaults fixed on dev) is written below, fixed before
@@ -192,7 +197,17 @@ def main(argv=None) -> int:
                    help="an LSTMForecaster option for lstmkit (tuning on the dev panel; the record uses none)")
     p.add_argument("--out", type=Path)
     p.add_argument("--records", type=Path, help="append every fit's record to this JSON-lines file as it ends")
+    p.add_argument("--fit", default="lstmkit,statsforecast,darts",
+                   help="which models to fit: a comma-separated subset of lstmkit, statsforecast, darts (the groups "
+                        "can run as separate processes side by side, each with --records, and be joined by --table)")
+    p.add_argument("--table", nargs="+", type=Path, metavar="RECORDS",
+                   help="fit nothing: write the table from these --records files (later files win on a repeated fit)")
     args = p.parse_args(argv)
+    groups = {g.strip() for g in args.fit.split(",") if g.strip()}
+    if args.no_darts:
+        groups.discard("darts")
+    if not groups <= {"lstmkit", "statsforecast", "darts"} or not groups:
+        p.error(f"--fit {args.fit!r}: name one or more of lstmkit, statsforecast, darts")
     import ast
 
     for kv in args.set:
@@ -218,9 +233,11 @@ def main(argv=None) -> int:
     panel = [s for s in load_panel() if args.panel in ("all", s["split"])]
     if args.only:
         panel = [s for s in panel if s["name"] in args.only.split(",")]
-    models = ["lstmkit", "AutoETS", "AutoARIMA", "AutoTheta", "SeasonalNaive"]
-    if not args.no_darts:
-        models += ["Darts RNNModel", "Darts BlockRNNModel"]
+    if args.table:
+        return _from_records(args, panel)
+    models = (["lstmkit"] if "lstmkit" in groups else []) + (
+        ["AutoETS", "AutoARIMA", "AutoTheta", "SeasonalNaive"] if "statsforecast" in groups else []) + (
+        ["Darts RNNModel", "Darts BlockRNNModel"] if "darts" in groups else [])
     # warm-up: numba's compilation and the fused kernel's build are not part of any fit
     warm = np.sin(np.arange(60.0)) + 5
     run_statsforecast(warm, 4, 4)
@@ -233,24 +250,26 @@ def main(argv=None) -> int:
         for k in range(args.origins):
             o = len(v) - h - (args.origins - 1 - k) * h
             train, truth = v[:o], v[o:o + h]
-            (q, fc), t = _timed(run_lstmkit, train, h, m)
-            qs = fc.config.quantiles
-            q = q[:, [qs.index(x) for x in SCORED]]  # (h, 3), the scored quantiles only
-            point = q[:, 1]
             rec = dict(series=s["name"], freq=s["freq"], origin=o)
-            records.append({**rec, "model": "lstmkit", "cpu_s": t,
-                            "mase": metrics.mase(point, truth, train, m), "smape": metrics.smape(point, truth),
-                            "spl": metrics.scaled_pinball(q, truth, SCORED, train, m),
-                            "coverage": metrics.coverage(q[:, 0], q[:, 2], truth),
-                            "components": "+".join(fc.components)})
-            sf, times = run_statsforecast(train, h, m)
+            first = len(records)
+            if "lstmkit" in groups:
+                (q, fc), t = _timed(run_lstmkit, train, h, m)
+                qs = fc.config.quantiles
+                q = q[:, [qs.index(x) for x in SCORED]]  # (h, 3), the scored quantiles only
+                point = q[:, 1]
+                records.append({**rec, "model": "lstmkit", "cpu_s": t,
+                                "mase": metrics.mase(point, truth, train, m), "smape": metrics.smape(point, truth),
+                                "spl": metrics.scaled_pinball(q, truth, SCORED, train, m),
+                                "coverage": metrics.coverage(q[:, 0], q[:, 2], truth),
+                                "components": "+".join(fc.components)})
+            sf, times = run_statsforecast(train, h, m) if "statsforecast" in groups else ({}, {})
             for name, fq in sf.items():
                 f = fq[:, 1]
                 records.append({**rec, "model": name, "cpu_s": times[name], "mase": metrics.mase(f, truth, train, m),
                                 "smape": metrics.smape(f, truth),
                                 "spl": metrics.scaled_pinball(fq, truth, SCORED, train, m),
                                 "coverage": metrics.coverage(fq[:, 0], fq[:, 2], truth)})
-            if not args.no_darts:
+            if "darts" in groups:
                 for kind in ("RNNModel", "BlockRNNModel"):
                     f, t = _timed(run_darts, train, h, m, kind)
                     records.append({**rec, "model": f"Darts {kind}", "cpu_s": t,
@@ -259,12 +278,37 @@ def main(argv=None) -> int:
                 import json
 
                 with open(args.records, "a", encoding="utf-8") as f:
-                    for r in records[-len(models):]:
+                    for r in records[first:]:
                         f.write(json.dumps(r) + "\n")
-            line = " ".join(f"{r['model']}={r['mase']:.3f}" for r in records if r["series"] == s["name"]
-                            and r["origin"] == o)
-            print(f"{s['name']} origin {o}: {line} [{records[-len(models)]['components']}]", file=sys.stderr,
+            line = " ".join(f"{r['model']}={r['mase']:.3f} ({r['cpu_s']:.1f}s)" for r in records[first:])
+            print(f"{s['name']} origin {o}: {line} [{records[first].get('components', '')}]", file=sys.stderr,
                   flush=True)
+    report(_table(records, models, args, panel), args.out)
+    return 0
+
+
+def _from_records(args, panel) -> int:
+    """The table from --records files written by earlier runs (e.g. one process per model group)."""
+    import json
+
+    names = {s["name"] for s in panel}
+    found: dict = {}
+    for path in args.table:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                if r["series"] in names:
+                    found[(r["series"], r["origin"], r["model"])] = r
+    records = list(found.values())
+    order = ["lstmkit", "AutoETS", "AutoARIMA", "AutoTheta", "SeasonalNaive", "Darts RNNModel", "Darts BlockRNNModel"]
+    models = [m for m in order if any(r["model"] == m for r in records)]
+    for m in models:
+        fits = {(r["series"], r["origin"]) for r in records if r["model"] == m}
+        if len(fits) < args.origins * len(panel):
+            missing = sorted({s["name"] for s in panel} - {name for name, _ in fits})
+            print(f"note: {m} has {len(fits)} of {args.origins * len(panel)} fits; series without any: "
+                  f"{', '.join(missing) or 'none'}", file=sys.stderr)
+    panel = [s for s in panel if any(r["series"] == s["name"] for r in records)]
     report(_table(records, models, args, panel), args.out)
     return 0
 
@@ -297,10 +341,10 @@ def _table(records, models, args, panel) -> str:
         d = df[df["model"] == m]
         if "spl" in d and d["spl"].notna().any():
             lines.append(f"| {m} | {d['spl'].mean():.3f} | {100 * d['coverage'].mean():.1f}% |")
-    lines += ["",
-              "lstmkit's validated choice, fits per combination: "
-              + ", ".join(f"{k} {v}" for k, v in lk["components"].value_counts().items()) + ".", "",
-              "Per series (mean MASE over origins):", "",
+    if len(lk):
+        lines += ["", "lstmkit's validated choice, fits per combination: "
+                  + ", ".join(f"{k} {v}" for k, v in lk["components"].value_counts().items()) + "."]
+    lines += ["", "Per series (mean MASE over origins):", "",
               "| series | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
     for name in dict.fromkeys(df["series"]):
         d = df[df["series"] == name]
