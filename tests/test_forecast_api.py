@@ -206,3 +206,20 @@ def test_likelihood_heads_learn_the_noise_scale(head, tmp_path):
     np.testing.assert_allclose(back.predict_quantiles(history=y[:310]), fc.predict_quantiles(history=y[:310]))
     with pytest.raises(ValueError, match="head must be one of quantile, gaussian, student_t"):
         LSTMForecaster(horizon=2, head="poisson")
+
+
+def test_spread_scales_the_fan_about_the_point_forecast(tmp_path):
+    y = _seasonal()
+    fc = LSTMForecaster(horizon=6, period=12, **FAST, combine="lstm", spread=1.0).fit(y)
+    narrow = fc.predict_quantiles()  # (6, 3)
+    fc.config.spread = 2.0
+    wide = fc.predict_quantiles()
+    np.testing.assert_allclose(wide[:, 1], narrow[:, 1])  # the point forecast does not move
+    np.testing.assert_allclose(wide - wide[:, 1:2], 2.0 * (narrow - narrow[:, 1:2]), rtol=1e-9, atol=1e-12)
+    again = LSTMForecaster.load(fc.save(tmp_path / "f.safetensors"))
+    assert again.config.spread == 2.0
+    np.testing.assert_allclose(again.predict_quantiles(), wide, rtol=1e-6)
+    assert LSTMForecaster(horizon=3).config.spread == 1.2  # the default, set on the benchmark's dev panel
+    for bad in (0, -1.0, True, "wide"):
+        with pytest.raises(ValueError, match="spread must be a number > 0"):
+            ForecastConfig(horizon=3, spread=bad)

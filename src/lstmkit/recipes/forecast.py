@@ -201,7 +201,6 @@ class Forecast(Recipe):
                                "period": p.period, "input_sizes": fc.lengths, "horizon": p.horizon,
                                "origins": p.origins, "log_scale": p.log, "mase_scale": scale,
                                "components": "+".join(fc.components), "weights": fc.weights,
-                               "interval_scale": fc.interval_scale,
                                f"lstm_coverage_{round(100 * (fc.config.quantiles[-1] - fc.config.quantiles[0]))}":
                                coverage}
         for model_name, sc in scores.items():
