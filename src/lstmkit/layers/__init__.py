@@ -9,10 +9,17 @@ torch.Size([4, 10, 1])
 """
 
 from .base import LAYERS, Layer, deserialize_layer, l1, l1_l2, l2, register_layer, serialize_layer
-from .core import Dense, Dropout, Embedding, LayerNormalization, Masking, TimeDistributed
+from .conv import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from .core import (Activation, Dense, Dropout, Embedding, Flatten, LayerNormalization, Masking, RepeatVector, Reshape,
+                   SpatialDropout1D, TimeDistributed)
+from .functional import Input, KerasTensor
+from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .recurrent import LSTM, Bidirectional, mask_to_lengths
 
 __all__ = [
-    "Bidirectional", "Dense", "Dropout", "Embedding", "LAYERS", "LSTM", "Layer", "LayerNormalization", "Masking",
-    "TimeDistributed", "deserialize_layer", "l1", "l1_l2", "l2", "mask_to_lengths", "register_layer", "serialize_layer",
+    "Activation", "Add", "Average", "AveragePooling1D", "Bidirectional", "Concatenate", "Conv1D", "Dense", "Dropout",
+    "Embedding", "Flatten", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "KerasTensor", "LAYERS", "LSTM",
+    "Layer", "LayerNormalization", "Masking", "MaxPooling1D", "Maximum", "Minimum", "Multiply", "RepeatVector",
+    "Reshape", "SpatialDropout1D", "Subtract", "TimeDistributed", "deserialize_layer", "l1", "l1_l2", "l2",
+    "mask_to_lengths", "register_layer", "serialize_layer",
 ]

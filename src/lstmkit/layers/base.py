@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..kernels.activations import ACTIVATIONS
+from .functional import is_symbolic, symbolic_call
 from .initializers import reg_factors
 
 Shape = tuple[Optional[int], ...]  # without the batch dimension; None = any length
@@ -116,9 +117,10 @@ class Layer(nn.Module):
 
     def ensure_built(self, input_shape: Shape) -> None:
         if not self.built:
-            self.build(tuple(input_shape))
+            shape = [tuple(s) for s in input_shape] if self.multi_input else tuple(input_shape)
+            self.build(shape)
             self.built = True
-            self.built_input_shape = tuple(input_shape)
+            self.built_input_shape = tuple(shape) if not self.multi_input else shape
             if not self._trainable:
                 self.trainable = False
 
@@ -136,13 +138,28 @@ class Layer(nn.Module):
             x = x.to(p.dtype if p is not None and p.is_floating_point() else torch.get_default_dtype())
         return x
 
+    #: the layer takes a list of tensors (Concatenate, Add, Attention...)
+    multi_input = False
+
     def forward(self, x: Any, mask: Optional[Tensor] = None, training: Optional[bool] = None, **kwargs):
         """``layer(x, mask=None, training=None, **call_kwargs)`` as in Keras: NumPy and integer inputs are
-        cast, ``training=True/False`` overrides the module's mode for this call only."""
-        x = self._as_input(x)
-        if mask is not None and not isinstance(mask, Tensor):
-            mask = torch.as_tensor(np.asarray(mask))
-        self.ensure_built(tuple(x.shape[1:]))
+        cast, ``training=True/False`` overrides the module's mode for this call only. Called on symbolic
+        tensors (:func:`~lstmkit.layers.Input`), it records the call for a functional
+        :class:`~lstmkit.Model` and returns symbolic outputs."""
+        if is_symbolic(x, mask, list(kwargs.values())):
+            return symbolic_call(self, x, {"mask": mask, **kwargs})
+        if self.multi_input:
+            if not isinstance(x, (list, tuple)) or not x:
+                raise ValueError(f"{type(self).__name__} takes a list of inputs, got {type(x).__name__}")
+            x = [self._as_input(t) for t in x]
+            if mask is not None:
+                mask = [m if m is None or isinstance(m, Tensor) else torch.as_tensor(np.asarray(m)) for m in mask]
+            self.ensure_built([tuple(t.shape[1:]) for t in x])
+        else:
+            x = self._as_input(x)
+            if mask is not None and not isinstance(mask, Tensor):
+                mask = torch.as_tensor(np.asarray(mask))
+            self.ensure_built(tuple(x.shape[1:]))
         if training is None or bool(training) == self.training:
             return self.call(x, mask, **kwargs)
         was = self.training
@@ -154,6 +171,16 @@ class Layer(nn.Module):
 
     def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
         return mask if self.supports_masking else None
+
+    def check_input_shape(self, input_shape: Shape) -> None:
+        """Raise if a built layer is given inputs whose feature width (the last axis) differs from the one it
+        was built for (a shared layer called on two kinds of input)."""
+        built = self.built_input_shape
+        if built is None or not input_shape or not built or isinstance(built[0], tuple):
+            return
+        if len(built) != len(input_shape) or (built[-1] is not None and input_shape[-1] is not None
+                                               and built[-1] != input_shape[-1]):
+            raise ValueError(f"it was built for inputs of shape {(None, *built)}, got {(None, *input_shape)}")
 
     def output_shape_for(self, input_shape: Shape) -> Shape:
         """The output shape without the batch dimension (what :class:`~lstmkit.Sequential` chains)."""

@@ -205,3 +205,125 @@ class TimeDistributed(Layer):
     @property
     def float_input(self) -> bool:  # the wrapped layer decides (an Embedding keeps ids as integers)
         return self.layer.float_input
+
+
+@register_layer
+class Activation(Layer):
+    """``Activation("relu")``: an activation function by name (or a callable) on its own."""
+
+    supports_masking = True
+
+    def __init__(self, activation: Any, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.activation = activation
+        self._act = get_activation(activation)
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        return self._act(x)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": self.activation}
+
+
+@register_layer
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...). As in Keras, the mask is dropped."""
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        return x.reshape(x.shape[0], -1)
+
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        if any(d is None for d in input_shape):
+            return (None,)
+        n = 1
+        for d in input_shape:
+            n *= d
+        return (n,)
+
+
+@register_layer
+class Reshape(Layer):
+    """``Reshape(target_shape)``: each sample to ``target_shape`` (batch excluded; one entry may be -1)."""
+
+    def __init__(self, target_shape: Any, **kwargs) -> None:
+        super().__init__(**kwargs)
+        shape = tuple(target_shape)
+        if sum(d == -1 for d in shape) > 1 or any(not isinstance(d, int) or (d < 1 and d != -1) for d in shape):
+            raise ValueError(f"Reshape: target_shape must hold positive ints and at most one -1, got {target_shape}")
+        self.target_shape = shape
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        try:
+            return x.reshape(x.shape[0], *self.target_shape)
+        except RuntimeError:
+            raise ValueError(f"Reshape: samples of shape {tuple(x.shape[1:])} cannot become {self.target_shape}") \
+                from None
+
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        if -1 not in self.target_shape:
+            return self.target_shape
+        if any(d is None for d in input_shape):
+            return tuple(None if d == -1 else d for d in self.target_shape)
+        total = 1
+        for d in input_shape:
+            total *= d
+        known = 1
+        for d in self.target_shape:
+            known *= d if d != -1 else 1
+        if total % known:
+            raise ValueError(f"Reshape: samples of shape {tuple(input_shape)} cannot become {self.target_shape}")
+        return tuple(total // known if d == -1 else d for d in self.target_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
+
+
+@register_layer
+class RepeatVector(Layer):
+    """(batch, features) -> (batch, n, features): the LSTM autoencoder's and seq2seq's bridge from a vector
+    back to a sequence."""
+
+    def __init__(self, n: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"RepeatVector: n must be a positive int, got {n!r}")
+        self.n = n
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"RepeatVector needs (batch, features) inputs, got shape {tuple(x.shape)}")
+        return x.unsqueeze(1).expand(-1, self.n, -1)  # (B, n, F)
+
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            raise ValueError(f"RepeatVector needs (batch, features) inputs, got {(None, *input_shape)}")
+        return (self.n, input_shape[0])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
+
+
+@register_layer
+class SpatialDropout1D(Layer):
+    """Dropout of whole feature channels: one keep/drop draw per (sample, channel), shared by every step
+    (Tompson et al. 2015), so neighbouring steps cannot stand in for a dropped feature."""
+
+    supports_masking = True
+
+    def __init__(self, rate: float, seed: Optional[int] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"SpatialDropout1D: rate must be in [0, 1), got {rate}")
+        self.rate, self.seed = rate, seed
+        self._gen = None if seed is None else torch.Generator().manual_seed(int(seed))
+
+    def call(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+        if x.dim() != 3:
+            raise ValueError(f"SpatialDropout1D needs (batch, steps, channels) inputs, got shape {tuple(x.shape)}")
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = torch.rand((x.shape[0], 1, x.shape[2]), generator=self._gen).to(x.device) >= self.rate  # (B, 1, C)
+        return x * keep.to(x.dtype) / (1.0 - self.rate)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate, **({"seed": self.seed} if self.seed is not None else {})}

@@ -126,24 +126,70 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _metrics(self) -> list[Metric]:
-        return [get_metric(m, loss_name(self.loss_fn)) for m in self.metric_specs]
+        if self.output_names is None:
+            return [get_metric(m, loss_name(self.loss_fn)) for m in self.metric_specs]
+        out = []
+        fns = self.output_losses or [None] * len(self.output_names)
+        for i, (name, fn) in enumerate(zip(self.output_names, fns)):
+            for spec in self.metric_specs:
+                m = get_metric(spec, loss_name(fn or self.loss_fn))
+                out.append(OutputMetric(f"{name}_{m.name}", m, i))
+        return out
 
-    def forward(self, x: Tensor) -> Tensor:
-        """The model's output for a batch (through DDP while training distributed)."""
+    #: how many tensors of a batch are the model's inputs (a functional model may take several); the rest
+    #: are targets, one per output
+    n_inputs = 1
+    #: the outputs' names when the model has several (losses and metrics are then logged per output)
+    output_names: Optional[list[str]] = None
+    #: per output: its loss (None: the compiled loss) and its weight in the total
+    output_losses: Optional[list] = None
+    output_loss_weights: Optional[list[float]] = None
+
+    def forward(self, x: Any) -> Any:
+        """The model's output for a batch (through DDP while training distributed); ``x`` is one tensor, or
+        a tuple of them for a model with several inputs."""
         module = self._ddp if (self._ddp is not None and self.model.training) else self.model
-        return module(x)
+        return module(*x) if isinstance(x, tuple) else module(x)
 
-    def compute_loss(self, y_pred: Tensor, y: Tensor) -> Tensor:
-        if not self._checked_loss:
-            check = getattr(self.loss_fn, "check", None)
+    def split_batch(self, batch) -> tuple[Any, Any]:
+        """(x, y) of a batch on the device: x a tensor or a tuple of :attr:`n_inputs` tensors, y a tensor, a
+        tuple (one per output) or None (predict)."""
+        batch = self._to_device(batch)
+        n = self.n_inputs
+        x = batch[0] if n == 1 else tuple(batch[:n])
+        rest = batch[n:]
+        y = None if not rest else (rest[0] if self.output_names is None else tuple(rest))
+        return x, y
+
+    @staticmethod
+    def batch_len(x: Any) -> int:
+        return len(x[0]) if isinstance(x, tuple) else len(x)
+
+    def compute_loss(self, y_pred: Any, y: Any) -> Tensor:
+        """The loss; for several outputs the weighted sum of each output's loss (``self.last_output_losses``
+        keeps the terms for the logs)."""
+        if self.output_names is None:
+            return self._one_loss(self.loss_fn, y_pred, y)
+        if not isinstance(y_pred, (list, tuple)) or not isinstance(y, (list, tuple)) or len(y) != len(y_pred):
+            raise ValueError(f"the model has {len(self.output_names)} outputs "
+                             f"({', '.join(self.output_names)}): give y as a list of {len(self.output_names)} arrays")
+        fns = self.output_losses or [None] * len(y_pred)
+        weights = self.output_loss_weights or [1.0] * len(y_pred)
+        terms = [self._one_loss(fn or self.loss_fn, p, t) for fn, p, t in zip(fns, y_pred, y)]
+        self.last_output_losses = [t.detach() for t in terms]
+        return sum(w * t for w, t in zip(weights, terms))
+
+    def _one_loss(self, loss_fn: Any, y_pred: Tensor, y: Tensor) -> Tensor:
+        if not self._checked_loss or self.output_names is not None:
+            check = getattr(loss_fn, "check", None)
             if check is not None:
                 check(y_pred.detach(), y)
-            elif isinstance(self.loss_fn, nn.Module) and y_pred.dim() == y.dim() and y_pred.shape != y.shape:
-                raise LossShapeError(f"{loss_name(self.loss_fn)}: the model outputs {tuple(y_pred.shape)} "
+            elif isinstance(loss_fn, nn.Module) and y_pred.dim() == y.dim() and y_pred.shape != y.shape:
+                raise LossShapeError(f"{loss_name(loss_fn)}: the model outputs {tuple(y_pred.shape)} "
                                      f"but y has shape {tuple(y.shape)}")
             self._checked_loss = True
         y_pred = y_pred.float() if y_pred.dtype in (torch.bfloat16, torch.float16) else y_pred
-        return self.loss_fn(y_pred, y)
+        return loss_fn(y_pred, y)
 
     # --- steps ----------------------------------------------------------------------------------------
 
@@ -154,7 +200,7 @@ class Trainer:
 
     def train_step(self, batch) -> dict[str, Any]:
         """One optimizer step on ``batch`` = (x, y). Returns the batch loss and predictions."""
-        x, y = self._to_device(batch)[:2]
+        x, y = self.split_batch(batch)
         opt = self.ensure_optimizer()
         if self.lr_schedule is not None:
             for group in opt.param_groups:
@@ -179,7 +225,8 @@ class Trainer:
         else:
             opt.step()
         self.global_step += 1
-        return {"loss": loss.detach(), "y_pred": y_pred.detach(), "y": y, "n": len(x)}
+        return {"loss": loss.detach(), "y_pred": _detach(y_pred), "y": y, "n": self.batch_len(x),
+                "output_losses": getattr(self, "last_output_losses", None) if self.output_names else None}
 
     def _clip(self) -> None:
         o = self.options
@@ -199,10 +246,24 @@ class Trainer:
 
     @torch.no_grad()
     def eval_step(self, batch) -> dict[str, Any]:
-        x, y = self._to_device(batch)[:2]
+        x, y = self.split_batch(batch)
         with self._autocast():
-            y_pred = self.model(x)
-        return {"loss": self.compute_loss(y_pred, y), "y_pred": y_pred, "y": y, "n": len(x)}
+            y_pred = self.model(*x) if isinstance(x, tuple) else self.model(x)
+        loss = self.compute_loss(y_pred, y)
+        return {"loss": loss, "y_pred": y_pred, "y": y, "n": self.batch_len(x),
+                "output_losses": getattr(self, "last_output_losses", None) if self.output_names else None}
+
+    def _output_loss_metrics(self) -> list:
+        """Running means of each output's loss (``{name}_loss``) for a model with several outputs."""
+        return [OutputLoss(f"{name}_loss", i) for i, name in enumerate(self.output_names or [])]
+
+    @staticmethod
+    def _update(metrics: list, out: dict) -> None:
+        for m in metrics:
+            if isinstance(m, OutputLoss):
+                m.update(out["output_losses"][m.index], torch.tensor(float(out["n"])))
+            else:
+                m.update(out["y_pred"], out["y"])
 
     # --- epochs ---------------------------------------------------------------------------------------
 
@@ -211,13 +272,13 @@ class Trainer:
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         loss_mean, metrics = mean_metric("loss"), self._metrics()
+        metrics = self._output_loss_metrics() + metrics
         for i, batch in enumerate(loader):
             for cb in callbacks:
                 cb.on_train_batch_begin(i, {})
             out = self.train_step(batch)
             loss_mean.update(out["loss"], torch.tensor(float(out["n"])))
-            for m in metrics:
-                m.update(out["y_pred"], out["y"])
+            self._update(metrics, out)
             batch_logs = {"loss": float(out["loss"])}
             for cb in callbacks:
                 cb.on_train_batch_end(i, batch_logs)
@@ -230,11 +291,11 @@ class Trainer:
     def run_evaluation(self, loader: DataLoader) -> dict[str, float]:
         self.model.eval()
         loss_mean, metrics = mean_metric("loss"), self._metrics()
+        metrics = self._output_loss_metrics() + metrics
         for batch in loader:
             out = self.eval_step(batch)
             loss_mean.update(out["loss"], torch.tensor(float(out["n"])))
-            for m in metrics:
-                m.update(out["y_pred"], out["y"])
+            self._update(metrics, out)
         logs = {"loss": loss_mean.compute()}
         logs.update({m.name: m.compute() for m in metrics})
         return logs
@@ -347,11 +408,14 @@ class Trainer:
         self.model.eval()
         outs = []
         for batch in loader:
-            xb = self._to_device(batch)[0]
+            xb = self.split_batch(batch)[0]
             with self._autocast():
-                outs.append(self.model(xb).float().cpu())
+                yb = self.model(*xb) if isinstance(xb, tuple) else self.model(xb)
+            outs.append([t.float().cpu() for t in yb] if isinstance(yb, (list, tuple)) else yb.float().cpu())
         if not outs:
             raise ValueError("predict got no samples")
+        if isinstance(outs[0], list):  # several outputs: one array each, as Keras returns them
+            return [torch.cat([o[i] for o in outs]).numpy() for i in range(len(outs[0]))]
         return torch.cat(outs).numpy()
 
     # --- saving ---------------------------------------------------------------------------------------
@@ -416,6 +480,35 @@ class Trainer:
             if state:
                 cb.load_state_dict(state)
         return int(meta["epoch"]) + 1, int(meta["seed"])
+
+
+def _detach(y: Any) -> Any:
+    return [t.detach() for t in y] if isinstance(y, (list, tuple)) else y.detach()
+
+
+class OutputMetric(Metric):
+    """A metric of one output of a model with several: Keras' ``{output}_{metric}`` logs."""
+
+    def __init__(self, name: str, inner: Metric, index: int) -> None:
+        super().__init__(name, inner.metric, inner.transform)
+        self.index = index
+
+    def update(self, y_pred: Any, y_true: Any) -> None:
+        super().update(y_pred[self.index], y_true[self.index])
+
+
+class OutputLoss:
+    """The running mean of one output's loss term."""
+
+    def __init__(self, name: str, index: int) -> None:
+        self.name, self.index = name, index
+        self.inner = mean_metric(name)
+
+    def update(self, value: Tensor, weight: Tensor) -> None:
+        self.inner.update(value, weight)
+
+    def compute(self) -> float:
+        return self.inner.compute()
 
 
 def check_weights_fit(own: dict[str, tuple], tensors: dict[str, Tensor], where: str) -> None:
