@@ -14,5 +14,5 @@ from .models import Model, Sequential, load_model
 
 from ._version import __version__
 
-__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "Model", "Sequential", "convert", "layers", "load_model",
-           "select_backend", "__version__"]
+__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "Model", "Sequential", "convert", "layers",
+           "load_model", "select_backend", "__version__"]

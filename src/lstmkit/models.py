@@ -660,7 +660,8 @@ def _version() -> str:
 
 
 def _rebuild(cfg: dict, path: str) -> Model:
-    """The Sequential or functional Model a checkpoint's JSON config describes, built; any malformed config is a CheckpointError."""
+    """The Sequential or functional Model a checkpoint's JSON config describes, built; any malformed config
+    is a CheckpointError."""
     try:
         layers = cfg["layers"]
         if not isinstance(layers, list):
@@ -678,9 +679,10 @@ def _rebuild(cfg: dict, path: str) -> Model:
 
 
 def load_model(path: str, compile: bool = True) -> Model:
-    """Rebuild a model saved by :meth:`Model.save` (Sequential or functional): architecture from its JSON config (only lstmkit's
-    registered layer classes are ever instantiated: no pickle, no code from the file), weights, and, when
-    it was compiled with JSON-describable settings, the compile settings and optimizer state."""
+    """Rebuild a model saved by :meth:`Model.save` (Sequential or functional): architecture from its JSON
+    config (only lstmkit's registered layer classes are ever instantiated: no pickle, no code from the file),
+    weights, and, when it was compiled with JSON-describable settings, the compile settings and optimizer
+    state."""
 
     tensors, meta = load_checkpoint(path)
     cfg = meta.get("model_config")
