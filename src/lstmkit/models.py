@@ -342,6 +342,11 @@ class Model(nn.Module):
         ``{"name": "adam", "learning_rate": ExponentialDecay(1e-3, 1000, 0.9)}``."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse'")
+        if isinstance(optimizer, dict) and any(k in optimizer for k in ("clipnorm", "clipvalue", "global_clipnorm")):
+            optimizer = dict(optimizer)  # Keras' optimizer arguments (keras.optimizers.Adam(clipnorm=1.0))
+            clipnorm = optimizer.pop("clipnorm", clipnorm)
+            clipvalue = optimizer.pop("clipvalue", clipvalue)
+            global_clipnorm = optimizer.pop("global_clipnorm", global_clipnorm)
         options = TrainOptions(clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
                                precision=precision)
         schedule, saved_optimizer = None, optimizer

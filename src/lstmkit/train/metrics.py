@@ -7,7 +7,7 @@ with a categorical loss the two arg-maxes, otherwise (binary) the prediction thr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from torch import Tensor
 
@@ -60,11 +60,54 @@ def _accuracy_transform(loss_name: str) -> Callable[[Tensor, Tensor], tuple[Tens
     return binary
 
 
-METRIC_NAMES = ("accuracy", "acc", "mae", "mse", "rmse", "mape")
+METRIC_NAMES = ("accuracy", "acc", "mae", "mse", "rmse", "mape", "auc", "precision", "recall",
+                "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+
+
+def _binary_pair(p: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    p, y = _flat_pair(p, y)
+    return p.clamp(0.0, 1.0), y.long()
+
+
+def _top_k(k: int, sparse: bool) -> Callable[[Tensor, Tensor], tuple[Tensor]]:
+    def transform(p: Tensor, y: Tensor) -> tuple[Tensor]:
+        labels = y.reshape(p.shape[:-1]).long() if sparse else y.argmax(-1)
+        top = p.topk(min(k, p.shape[-1]), dim=-1).indices  # (..., k)
+        return ((top == labels.unsqueeze(-1)).any(-1).float().reshape(-1),)
+    return transform
+
+
+def auc(num_thresholds: int = 200, name: str = "auc") -> Metric:
+    """Keras' ``AUC()``: the area under the ROC curve of binary probabilities, from ``num_thresholds`` evenly
+    spaced thresholds (Keras' default 200; torchmetrics' binned ``BinaryAUROC``)."""
+    torchmetrics = require("torchmetrics", "train")
+    return Metric(name, torchmetrics.classification.BinaryAUROC(thresholds=num_thresholds), _binary_pair)
+
+
+def precision(thresholds: float = 0.5, name: str = "precision") -> Metric:
+    """Keras' ``Precision()``: of the samples predicted positive (probability > ``thresholds``), the share
+    that are."""
+    torchmetrics = require("torchmetrics", "train")
+    return Metric(name, torchmetrics.classification.BinaryPrecision(threshold=thresholds), _binary_pair)
+
+
+def recall(thresholds: float = 0.5, name: str = "recall") -> Metric:
+    """Keras' ``Recall()``: of the positive samples, the share predicted positive."""
+    torchmetrics = require("torchmetrics", "train")
+    return Metric(name, torchmetrics.classification.BinaryRecall(threshold=thresholds), _binary_pair)
+
+
+def top_k_accuracy(k: int = 5, sparse: bool = False, name: Optional[str] = None) -> Metric:
+    """Keras' ``top_k_categorical_accuracy`` (one-hot targets) and ``sparse_top_k_categorical_accuracy``
+    (integer labels): the share of samples whose label is among the ``k`` highest scores."""
+    torchmetrics = require("torchmetrics", "train")
+    default = "sparse_top_k_categorical_accuracy" if sparse else "top_k_categorical_accuracy"
+    return Metric(name or default, torchmetrics.MeanMetric(), _top_k(k, sparse))
 
 
 def get_metric(spec: Union[str, Metric], loss_name: str = "") -> Metric:
-    """A :class:`Metric` from a Keras name (``"accuracy"``, ``"mae"``, ``"mse"``, ``"rmse"``, ``"mape"``)."""
+    """A :class:`Metric` from a Keras name (``"accuracy"``, ``"mae"``, ``"mse"``, ``"rmse"``, ``"mape"``,
+    ``"auc"``, ``"precision"``, ``"recall"``, ``"top_k_categorical_accuracy"``, its sparse form)."""
     if isinstance(spec, Metric):
         return spec
     torchmetrics = require("torchmetrics", "train")  # on first use: it adds about a second to `import lstmkit`
@@ -82,6 +125,12 @@ def get_metric(spec: Union[str, Metric], loss_name: str = "") -> Metric:
         return Metric("rmse", torchmetrics.MeanSquaredError(squared=False), _flat_pair)
     if name == "mape":
         return Metric("mape", torchmetrics.MeanAbsolutePercentageError(), _flat_pair)
+    if name == "auc":
+        return auc()
+    if name in ("precision", "recall"):
+        return precision() if name == "precision" else recall()
+    if name in ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy"):
+        return top_k_accuracy(5, sparse=name.startswith("sparse"))
     raise ValueError(f"unknown metric {spec!r}; known: {list(METRIC_NAMES)} (or pass a lstmkit.train.Metric)")
 
 

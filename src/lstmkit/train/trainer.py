@@ -22,6 +22,7 @@ that write (checkpoints, CSV, TensorBoard, the progress bar) run on rank 0 only.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -126,13 +127,15 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def _metrics(self) -> list[Metric]:
+        """Fresh metrics for one pass (a Metric object given to compile is copied, so every epoch and the
+        validation start from zero)."""
         if self.output_names is None:
-            return [get_metric(m, loss_name(self.loss_fn)) for m in self.metric_specs]
+            return [_fresh(get_metric(m, loss_name(self.loss_fn))) for m in self.metric_specs]
         out = []
         fns = self.output_losses or [None] * len(self.output_names)
         for i, (name, fn) in enumerate(zip(self.output_names, fns)):
             for spec in self.metric_specs:
-                m = get_metric(spec, loss_name(fn or self.loss_fn))
+                m = _fresh(get_metric(spec, loss_name(fn or self.loss_fn)))
                 out.append(OutputMetric(f"{name}_{m.name}", m, i))
         return out
 
@@ -480,6 +483,12 @@ class Trainer:
             if state:
                 cb.load_state_dict(state)
         return int(meta["epoch"]) + 1, int(meta["seed"])
+
+
+def _fresh(m: Metric) -> Metric:
+    m = copy.deepcopy(m)
+    m.reset()
+    return m
 
 
 def _detach(y: Any) -> Any:
