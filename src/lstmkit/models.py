@@ -392,8 +392,9 @@ class Model(nn.Module):
         """Keras' ``fit`` (``batch_size`` defaults to 32). Returns the History; see :meth:`Trainer.fit`."""
         trainer = self._need_trainer()
         x, y = self._pack(x, y, "fit")
-        if isinstance(validation_data, (tuple, list)) and self._several():
-            validation_data = self._pack(validation_data[0], validation_data[1], "validation_data")[0]
+        if isinstance(validation_data, (tuple, list)) and not isinstance(self, Sequential):
+            packed = self._pack(validation_data[0], validation_data[1], "validation_data")
+            validation_data = packed[0] if self._several() else packed
         return trainer.fit(
             x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             validation_data=validation_data, shuffle=shuffle, callbacks=callbacks, verbose=verbose,
@@ -431,8 +432,11 @@ class Model(nn.Module):
 
     def _pack(self, x: Any, y: Any, what: str) -> tuple[Any, Any]:
         if not self._several() or isinstance(x, (Dataset, DataLoader)):
-            if not isinstance(self, Sequential) and isinstance(x, dict):
-                x = self._named(x, self.input_names, f"{what}: inputs")[0]
+            if not isinstance(self, Sequential):  # [x] or {"name": x} for the one input, as Keras takes them
+                if isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape")):
+                    x = self._named(x, self.input_names, f"{what}: inputs")[0]
+                if isinstance(y, dict) or (isinstance(y, (list, tuple)) and len(y) == 1 and hasattr(y[0], "shape")):
+                    y = self._named(y, self.output_names, f"{what}: targets")[0]
             return x, y
         xs = self._named(x, self.input_names, f"{what}: inputs") if self._several_inputs() else [x]
         tensors = [as_checked_tensor(f"input {n!r}", v) for n, v in zip(self.input_names, xs)]
@@ -515,7 +519,13 @@ class Sequential(Model):
     # --- building -------------------------------------------------------------------------------------
 
     def add(self, layer: Layer) -> None:
-        """Append ``layer``; the first layer's ``input_shape`` (if given) builds the model right away."""
+        """Append ``layer``; the first layer's ``input_shape`` (if given), or a ``keras.Input(shape=...)`` added
+        first as Keras programs do, builds the model right away."""
+        if isinstance(layer, KerasTensor):
+            if len(self.layers) or self.built:
+                raise ValueError("Sequential: an Input can only come first")
+            self.build(layer.shape[1:])
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects an lstmkit.layers layer, got {type(layer).__name__}")
         if isinstance(layer, (LSTM, Bidirectional)) and layer.return_state:
