@@ -90,3 +90,56 @@ def test_metric_objects_restart_every_epoch_and_names_follow_keras():
 def test_callbacks_and_models_namespaces():
     assert lk.callbacks.EarlyStopping is not None and lk.models.Model is lk.Model
     assert lk.layers.Input is lk.Input
+
+
+# --- fit(class_weight=..., sample_weight=...) -----------------------------------------------------------------
+
+def _twin_classifiers(keras, loss):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 6, 3)).astype("float32")
+    y = rng.integers(0, 3, size=(24,))
+    kmodel = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(5), keras.layers.Dense(3, activation="softmax")])
+    model = lk.Sequential([lk.Input((6, 3)), layers.LSTM(5), layers.Dense(3, activation="softmax")])
+    model.set_weights(kmodel.get_weights())
+    for m in (kmodel, model):
+        m.compile(optimizer=keras.optimizers.SGD(0.1) if m is kmodel else lk.optimizers.SGD(0.1), loss=loss,
+                  metrics=["accuracy"])
+    return x, y, kmodel, model
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "categorical_crossentropy"])
+def test_class_and_sample_weights_train_like_keras(keras, loss):
+    x, y, kmodel, model = _twin_classifiers(keras, loss)
+    target = y if loss.startswith("sparse") else np.eye(3, dtype="float32")[y]
+    sw = np.linspace(0.2, 2.0, len(x)).astype("float32")
+    for extra in ({"class_weight": {0: 0.5, 2: 4.0}}, {"sample_weight": sw}):
+        kw = dict(epochs=3, batch_size=8, shuffle=False, verbose=0, validation_data=(x[:8], target[:8], sw[:8]),
+                  **extra)
+        kh, h = kmodel.fit(x, target, **kw), model.fit(x, target, **kw)
+        for key in ("loss", "val_loss", "accuracy"):  # the weighted losses; accuracy unweighted, as in Keras
+            np.testing.assert_allclose(h.history[key], kh.history[key], rtol=2e-4, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(model.evaluate(x, target, sample_weight=sw, verbose=0)[0],
+                               kmodel.evaluate(x, target, sample_weight=sw, verbose=0)[0], rtol=1e-4)
+
+
+def test_weights_change_the_loss_and_bad_weights_are_refused():
+    x = np.random.default_rng(1).normal(size=(10, 4, 2)).astype("float32")
+    y = (x[:, -1, 0] > 0).astype("float32")
+    model = lk.Sequential([layers.LSTM(3, input_shape=(4, 2)), layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    plain = model.evaluate(x, y)
+    np.testing.assert_allclose(model.evaluate(x, y, sample_weight=np.full(10, 2.0)), 2 * plain, rtol=1e-6)
+    zero = np.where(y > 0, 1.0, 0.0)  # only the positives count, still divided by all 10 samples (Keras)
+    per = model.trainer.loss_fn.elementwise(torch.as_tensor(model.predict(x)), torch.as_tensor(y))
+    np.testing.assert_allclose(model.evaluate(x, y, sample_weight=zero), float((per * torch.as_tensor(zero)).mean()),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="one weight per sample"):
+        model.fit(x, y, sample_weight=np.ones(9), verbose=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        model.fit(x, y, sample_weight=-np.ones(10), verbose=0)
+    with pytest.raises(ValueError, match="integer labels and finite weights"):
+        model.fit(x, y, class_weight={"a": 1.0}, verbose=0)
+    with pytest.raises(ValueError, match="not both"):
+        model.fit(x, y, sample_weight=np.ones(10), class_weight={1: 2.0}, verbose=0)
+    with pytest.raises(ValueError, match="contains NaN"):
+        model.fit(x, y, sample_weight=np.full(10, np.nan), verbose=0)

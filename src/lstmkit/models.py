@@ -332,6 +332,11 @@ class Model(nn.Module):
     def stop_training(self, value: bool) -> None:
         self._need_trainer().stop_training = bool(value)
 
+    @property
+    def history(self) -> Optional[History]:
+        """The History of the latest :meth:`fit` (None before one), as Keras' ``model.history``."""
+        return self.trainer.history if self.trainer is not None and self.trainer.history.epoch else None
+
     # --- Keras workflow -------------------------------------------------------------------------------
 
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Optional[Sequence[Any]] = None,
@@ -387,25 +392,31 @@ class Model(nn.Module):
 
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, epochs: int = 1,
             verbose: int = 1, callbacks: Iterable[Callback] = (), validation_split: float = 0.0,
-            validation_data: Any = None, shuffle: bool = True, initial_epoch: int = 0,
-            resume: Optional[str] = None, seed: Optional[int] = None) -> History:
-        """Keras' ``fit`` (``batch_size`` defaults to 32). Returns the History; see :meth:`Trainer.fit`."""
+            validation_data: Any = None, shuffle: bool = True, class_weight: Optional[dict] = None,
+            sample_weight: Any = None, initial_epoch: int = 0, resume: Optional[str] = None,
+            seed: Optional[int] = None) -> History:
+        """Keras' ``fit`` (``batch_size`` defaults to 32; ``class_weight={label: weight}`` and
+        ``sample_weight`` weigh each sample's loss as Keras does). Returns the History; see
+        :meth:`Trainer.fit`."""
         trainer = self._need_trainer()
         x, y = self._pack(x, y, "fit")
         if isinstance(validation_data, (tuple, list)) and not isinstance(self, Sequential):
             packed = self._pack(validation_data[0], validation_data[1], "validation_data")
-            validation_data = packed[0] if self._several() else packed
+            packed = (packed[0], None) if self._several() else packed
+            validation_data = (*packed, *validation_data[2:3])
         return trainer.fit(
             x, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             validation_data=validation_data, shuffle=shuffle, callbacks=callbacks, verbose=verbose,
-            initial_epoch=initial_epoch, resume=resume, seed=seed)
+            initial_epoch=initial_epoch, resume=resume, seed=seed, sample_weight=sample_weight,
+            class_weight=class_weight)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = None, verbose: int = 0,
-                 return_dict: bool = False):
-        """The loss (and metrics): a float, a list [loss, *metrics], or a dict with ``return_dict``."""
+                 sample_weight: Any = None, return_dict: bool = False):
+        """The loss (and metrics): a float, a list [loss, *metrics], or a dict with ``return_dict``; the loss
+        weighted by ``sample_weight``."""
         trainer = self._need_trainer()
         x, y = self._pack(x, y, "evaluate")
-        logs = trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose)
+        logs = trainer.evaluate(x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight)
         if return_dict:
             return logs
         values = list(logs.values())

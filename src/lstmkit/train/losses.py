@@ -12,7 +12,7 @@ cross-entropies take probabilities by default (the output of a softmax or sigmoi
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,9 @@ class LossShapeError(ValueError):
 
 
 class Loss(nn.Module):
-    """Base class: ``check(y_pred, y_true)`` raises a clear error; ``forward`` returns the mean loss."""
+    """Base class: ``check(y_pred, y_true)`` raises a clear error; ``elementwise`` gives the unreduced loss
+    values (Keras' per-sample values, the class axis already summed), and ``forward`` their mean, weighted by
+    ``sample_weight`` the Keras way: ``sum(values * w) / values.numel()`` (Keras' "sum_over_batch_size")."""
 
     name = "loss"
 
@@ -37,8 +39,34 @@ class Loss(nn.Module):
             raise LossShapeError(f"{self.name}: the model outputs shape {tuple(y_pred.shape)} but y has shape "
                                  f"{tuple(y_true.shape)}; they must match (the last layer's units = y's width)")
 
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, y_pred: Tensor, y_true: Tensor, sample_weight: Optional[Tensor] = None) -> Tensor:
+        return weighted_mean(self.elementwise(y_pred, y_true), sample_weight, self.name)
+
     def get_config(self) -> dict[str, Any]:
         return {}
+
+
+def weighted_mean(values: Tensor, sample_weight: Optional[Tensor], what: str = "loss") -> Tensor:
+    """``values.mean()``, or with weights of shape (batch,) or (batch, time...) Keras' weighted reduction
+    ``sum(values * w) / values.numel()`` (the weights broadcast over the trailing axes).
+
+    >>> weighted_mean(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 0.0]))
+    tensor(1.)
+    """
+    if sample_weight is None:
+        return values.mean()
+    w = sample_weight.to(values.dtype)
+    while w.dim() > values.dim() and w.shape[-1] == 1:
+        w = w.squeeze(-1)
+    if w.dim() > values.dim() or tuple(w.shape) != tuple(values.shape[: w.dim()]):
+        raise LossShapeError(f"{what}: sample weights of shape {tuple(sample_weight.shape)} do not fit the loss "
+                             f"values of shape {tuple(values.shape)}; give one weight per sample (batch,) or "
+                             "per sample and step (batch, time)")
+    w = w.reshape(*w.shape, *([1] * (values.dim() - w.dim())))
+    return (values * w).sum() / max(values.numel(), 1)
 
 
 def _squeeze_last(t: Tensor) -> Tensor:
@@ -55,15 +83,15 @@ def _align(y_pred: Tensor, y_true: Tensor) -> tuple[Tensor, Tensor]:
 class MeanSquaredError(Loss):
     name = "mse"
 
-    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        return F.mse_loss(*_align(y_pred, y_true))
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+        return F.mse_loss(*_align(y_pred, y_true), reduction="none")
 
 
 class MeanAbsoluteError(Loss):
     name = "mae"
 
-    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        return F.l1_loss(*_align(y_pred, y_true))
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+        return F.l1_loss(*_align(y_pred, y_true), reduction="none")
 
 
 class Huber(Loss):
@@ -73,8 +101,8 @@ class Huber(Loss):
         super().__init__()
         self.delta = delta
 
-    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        return F.huber_loss(*_align(y_pred, y_true), delta=self.delta)
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+        return F.huber_loss(*_align(y_pred, y_true), delta=self.delta, reduction="none")
 
     def get_config(self) -> dict[str, Any]:
         return {"delta": self.delta}
@@ -100,12 +128,12 @@ class BinaryCrossentropy(_ProbabilisticLoss):
             raise LossShapeError(f"{self.name}: y must lie in [0, 1], found values in "
                                  f"[{float(y_true.min())}, {float(y_true.max())}]")
 
-    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
         p, y = _align(y_pred, y_true)
         if self.from_logits:
-            return F.binary_cross_entropy_with_logits(p, y)
+            return F.binary_cross_entropy_with_logits(p, y, reduction="none")
         p = p.clamp(EPS, 1 - EPS)
-        return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+        return -(y * p.log() + (1 - y) * (1 - p).log())
 
 
 class CategoricalCrossentropy(_ProbabilisticLoss):
@@ -117,14 +145,14 @@ class CategoricalCrossentropy(_ProbabilisticLoss):
                                  f"got {tuple(y_true.shape)} (integer labels need "
                                  "'sparse_categorical_crossentropy')")
 
-    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
         y = y_true.to(y_pred.dtype)
         if self.from_logits:
             logp = F.log_softmax(y_pred, dim=-1)
         else:
             p = y_pred / y_pred.sum(-1, keepdim=True)
             logp = p.clamp(EPS, 1 - EPS).log()
-        return -(y * logp).sum(-1).mean()
+        return -(y * logp).sum(-1)  # (...): one value per sample (and step)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -142,13 +170,15 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
                                  f"layer has {y_pred.shape[-1]} units), found [{int(labels.min())}, "
                                  f"{int(labels.max())}]")
 
-    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+    def elementwise(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
         labels = (_squeeze_last(y_true) if y_true.dim() == y_pred.dim() else y_true).long()
         scores = y_pred.reshape(-1, y_pred.shape[-1])
         if self.from_logits:
-            return F.cross_entropy(scores, labels.reshape(-1))
-        p = scores / scores.sum(-1, keepdim=True)
-        return F.nll_loss(p.clamp(EPS, 1 - EPS).log(), labels.reshape(-1))
+            values = F.cross_entropy(scores, labels.reshape(-1), reduction="none")
+        else:
+            p = scores / scores.sum(-1, keepdim=True)
+            values = F.nll_loss(p.clamp(EPS, 1 - EPS).log(), labels.reshape(-1), reduction="none")
+        return values.reshape(labels.shape)  # (...): one value per sample (and step)
 
 
 LOSSES: dict[str, type[Loss]] = {

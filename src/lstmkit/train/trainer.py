@@ -28,19 +28,19 @@ import math
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from . import distributed
 from .callbacks import Callback, History, ProgressBar
 from .checkpoint import (CheckpointError, load_checkpoint, optimizer_from_flat, optimizer_to_flat,
                          save_checkpoint)
-from .inputs import make_dataset, make_loader, split_validation
-from .losses import LossShapeError, get_loss, loss_name
+from .inputs import as_checked_tensor, make_dataset, make_loader, split_validation
+from .losses import Loss, LossShapeError, get_loss, loss_name, weighted_mean
 from .metrics import Metric, get_metric, mean_metric
 from .optim import get_optimizer
 
@@ -157,32 +157,40 @@ class Trainer:
     def split_batch(self, batch) -> tuple[Any, Any]:
         """(x, y) of a batch on the device: x a tensor or a tuple of :attr:`n_inputs` tensors, y a tensor, a
         tuple (one per output) or None (predict)."""
+        return self.split_weighted(batch)[:2]
+
+    def split_weighted(self, batch) -> tuple[Any, Any, Optional[Tensor]]:
+        """(x, y, sample_weight): a batch may carry one more tensor after the targets, the per-sample weights
+        (as ``fit(sample_weight=...)`` packs them, or a Dataset yielding (x, y, w) as in Keras)."""
         batch = self._to_device(batch)
         n = self.n_inputs
         x = batch[0] if n == 1 else tuple(batch[:n])
         rest = batch[n:]
+        n_targets = 1 if self.output_names is None else len(self.output_names)
+        w = rest[n_targets] if len(rest) == n_targets + 1 else None
+        rest = rest[:n_targets]
         y = None if not rest else (rest[0] if self.output_names is None else tuple(rest))
-        return x, y
+        return x, y, w
 
     @staticmethod
     def batch_len(x: Any) -> int:
         return len(x[0]) if isinstance(x, tuple) else len(x)
 
-    def compute_loss(self, y_pred: Any, y: Any) -> Tensor:
-        """The loss; for several outputs the weighted sum of each output's loss (``self.last_output_losses``
-        keeps the terms for the logs)."""
+    def compute_loss(self, y_pred: Any, y: Any, sample_weight: Optional[Tensor] = None) -> Tensor:
+        """The loss, weighted per sample by ``sample_weight`` (Keras' reduction); for several outputs the
+        weighted sum of each output's loss (``self.last_output_losses`` keeps the terms for the logs)."""
         if self.output_names is None:
-            return self._one_loss(self.loss_fn, y_pred, y)
+            return self._one_loss(self.loss_fn, y_pred, y, sample_weight)
         if not isinstance(y_pred, (list, tuple)) or not isinstance(y, (list, tuple)) or len(y) != len(y_pred):
             raise ValueError(f"the model has {len(self.output_names)} outputs "
                              f"({', '.join(self.output_names)}): give y as a list of {len(self.output_names)} arrays")
         fns = self.output_losses or [None] * len(y_pred)
         weights = self.output_loss_weights or [1.0] * len(y_pred)
-        terms = [self._one_loss(fn or self.loss_fn, p, t) for fn, p, t in zip(fns, y_pred, y)]
+        terms = [self._one_loss(fn or self.loss_fn, p, t, sample_weight) for fn, p, t in zip(fns, y_pred, y)]
         self.last_output_losses = [t.detach() for t in terms]
         return sum(w * t for w, t in zip(weights, terms))
 
-    def _one_loss(self, loss_fn: Any, y_pred: Tensor, y: Tensor) -> Tensor:
+    def _one_loss(self, loss_fn: Any, y_pred: Tensor, y: Tensor, sample_weight: Optional[Tensor] = None) -> Tensor:
         if not self._checked_loss or self.output_names is not None:
             check = getattr(loss_fn, "check", None)
             if check is not None:
@@ -192,7 +200,16 @@ class Trainer:
                                      f"but y has shape {tuple(y.shape)}")
             self._checked_loss = True
         y_pred = y_pred.float() if y_pred.dtype in (torch.bfloat16, torch.float16) else y_pred
-        return loss_fn(y_pred, y)
+        if sample_weight is None:
+            return loss_fn(y_pred, y)
+        if isinstance(loss_fn, Loss):
+            return loss_fn(y_pred, y, sample_weight=sample_weight)
+        if isinstance(getattr(loss_fn, "reduction", None), str):  # a torch loss: its unreduced values
+            unreduced = copy.copy(loss_fn)
+            unreduced.reduction = "none"
+            return weighted_mean(unreduced(y_pred, y), sample_weight, loss_name(loss_fn))
+        raise TypeError(f"sample_weight/class_weight need a loss that gives per-sample values (a Keras name, an "
+                        f"lstmkit loss or a torch loss with `reduction`); {loss_name(loss_fn)} returns only a mean")
 
     # --- steps ----------------------------------------------------------------------------------------
 
@@ -203,7 +220,7 @@ class Trainer:
 
     def train_step(self, batch) -> dict[str, Any]:
         """One optimizer step on ``batch`` = (x, y). Returns the batch loss and predictions."""
-        x, y = self.split_batch(batch)
+        x, y, w = self.split_weighted(batch)
         opt = self.ensure_optimizer()
         if self.lr_schedule is not None:
             for group in opt.param_groups:
@@ -211,7 +228,7 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         with self._autocast():
             y_pred = self.forward(x)
-        loss = self.compute_loss(y_pred, y)
+        loss = self.compute_loss(y_pred, y, w)
         total = loss
         penalty = self.regularization() if self.regularization is not None else None
         if penalty is not None:
@@ -249,10 +266,10 @@ class Trainer:
 
     @torch.no_grad()
     def eval_step(self, batch) -> dict[str, Any]:
-        x, y = self.split_batch(batch)
+        x, y, w = self.split_weighted(batch)
         with self._autocast():
             y_pred = self.model(*x) if isinstance(x, tuple) else self.model(x)
-        loss = self.compute_loss(y_pred, y)
+        loss = self.compute_loss(y_pred, y, w)
         return {"loss": loss, "y_pred": y_pred, "y": y, "n": self.batch_len(x),
                 "output_losses": getattr(self, "last_output_losses", None) if self.output_names else None}
 
@@ -308,8 +325,16 @@ class Trainer:
     def fit(self, x: Any = None, y: Any = None, *, epochs: int = 1, batch_size: Optional[int] = None,
             validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
             callbacks: Iterable[Callback] = (), verbose: int = 1, initial_epoch: int = 0,
-            resume: Optional[str] = None, seed: Optional[int] = None) -> History:
-        """Keras' ``fit``. ``x`` may be arrays/tensors (with ``y``), a Dataset or a DataLoader yielding (x, y).
+            resume: Optional[str] = None, seed: Optional[int] = None, sample_weight: Any = None,
+            class_weight: Optional[Mapping[int, float]] = None) -> History:
+        """Keras' ``fit``. ``x`` may be arrays/tensors (with ``y``), a Dataset or a DataLoader yielding (x, y)
+        or (x, y, sample_weight).
+
+        ``sample_weight`` (one weight per sample, or per sample and step for sequence outputs) and
+        ``class_weight`` (``{label: weight}``, the weight of each sample looked up from its label; missing
+        labels weigh 1) scale each sample's loss as in Keras: ``sum(loss * w) / n``; give one of the two (Keras
+        refuses both at once: fold the class weights into ``sample_weight``).
+        ``validation_data`` may be ``(x, y, sample_weight)``; ``validation_split`` splits the weights too.
 
         ``resume=path`` saves the complete training state to ``path`` after every epoch and, when the file
         exists, continues from it (weights, optimizer, epoch, RNG states, callback state): on CPU the resumed
@@ -320,11 +345,17 @@ class Trainer:
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
         rank, world = distributed.setup()
-        train_ds = self._dataset(x, y)
+        train_ds = self._weigh(self._dataset(x, y), sample_weight, class_weight, "fit")
         val_ds = None
         if validation_data is not None:
             if isinstance(validation_data, (tuple, list)):
-                val_ds = make_dataset(*validation_data[:2], names=("validation x", "validation y"))
+                if len(validation_data) not in (2, 3):
+                    raise ValueError(f"validation_data must be (x, y) or (x, y, sample_weight), got "
+                                     f"{len(validation_data)} items")
+                val_ds = validation_data[0] if validation_data[1] is None else make_dataset(
+                    *validation_data[:2], names=("validation x", "validation y"))
+                if len(validation_data) == 3:
+                    val_ds = self._weigh(val_ds, validation_data[2], None, "validation_data")
             else:
                 val_ds = validation_data
         elif validation_split:
@@ -339,6 +370,7 @@ class Trainer:
         self.ensure_optimizer()
         self.epochs = epochs
         self.stop_training = False
+        self.history = History()  # each fit returns its own History, as in Keras 3
         cbs: list[Callback] = [self.history] + list(callbacks)
         if verbose:
             cbs.append(ProgressBar(verbose))
@@ -388,14 +420,46 @@ class Trainer:
             raise ValueError("y is missing: pass targets with x (or a Dataset/DataLoader yielding (x, y))")
         return make_dataset(x, y)
 
+    def _weigh(self, ds: Any, sample_weight: Any, class_weight: Optional[Mapping[int, float]],
+               what: str) -> Any:
+        """``ds`` with one more tensor, the per-sample weights (sample_weight times the class weights)."""
+        if sample_weight is None and class_weight is None:
+            return ds
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError(f"{what}: give class_weight or sample_weight, not both (as in Keras); multiply the "
+                             "class weights into sample_weight to use both")
+        if not isinstance(ds, TensorDataset):
+            raise ValueError(f"{what}: sample_weight/class_weight need array inputs; a Dataset or DataLoader "
+                             "carries its weights itself, as a third element (x, y, sample_weight)")
+        n_targets = 1 if self.output_names is None else len(self.output_names)
+        if len(ds.tensors) != self.n_inputs + n_targets:
+            raise ValueError(f"{what}: sample_weight/class_weight need targets y")
+        n = len(ds.tensors[0])
+        w = torch.ones(n)
+        if sample_weight is not None:
+            sw = as_checked_tensor(f"{what}: sample_weight", sample_weight).float()
+            if sw.dim() == 0 or len(sw) != n:
+                raise ValueError(f"{what}: sample_weight must have one weight per sample ({n}), got shape "
+                                 f"{tuple(sw.shape)}")
+            if bool((sw < 0).any()):
+                raise ValueError(f"{what}: sample_weight must be >= 0, found {float(sw.min())}")
+            w = sw
+        if class_weight is not None:
+            if self.output_names is not None:
+                raise ValueError(f"{what}: class_weight is for models with one output (as in Keras); give "
+                                 "sample_weight instead")
+            w = w * class_weights_to_samples(ds.tensors[self.n_inputs], class_weight, what).reshape(
+                n, *([1] * (w.dim() - 1)))
+        return TensorDataset(*ds.tensors, w)
+
     def prepare(self, data: Any) -> None:
         """Hook called with the training data before the optimizer is made (models build themselves here)."""
 
     def evaluate(self, x: Any = None, y: Any = None, *, batch_size: Optional[int] = None,
-                 verbose: int = 0) -> dict[str, float]:
-        """Loss and metrics on (x, y) in eval mode, as a dict."""
+                 verbose: int = 0, sample_weight: Any = None) -> dict[str, float]:
+        """Loss and metrics on (x, y) in eval mode, as a dict (the loss weighted by ``sample_weight``)."""
         rank, world = distributed.setup()
-        ds = self._dataset(x, y)
+        ds = self._weigh(self._dataset(x, y), sample_weight, None, "evaluate")
         self.prepare(ds)
         logs = self.run_evaluation(make_loader(ds, batch_size, False, 0, rank, world))
         if verbose and rank == 0:
@@ -483,6 +547,27 @@ class Trainer:
             if state:
                 cb.load_state_dict(state)
         return int(meta["epoch"]) + 1, int(meta["seed"])
+
+
+def class_weights_to_samples(y: Tensor, class_weight: Mapping[int, float], what: str = "fit") -> Tensor:
+    """Keras' ``class_weight``: each sample's weight looked up from its label (integer labels (n,) or (n, 1),
+    0/1 targets, or one-hot rows, read by argmax); labels missing from the dict weigh 1.
+
+    >>> class_weights_to_samples(torch.tensor([0, 1, 1, 2]), {1: 3.0})
+    tensor([1., 3., 3., 1.])
+    """
+    if not isinstance(class_weight, Mapping) or not class_weight:
+        raise ValueError(f"{what}: class_weight must be a non-empty dict {{label: weight}}, got {class_weight!r}")
+    for k, v in class_weight.items():
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not (v >= 0 and math.isfinite(v)):
+            raise ValueError(f"{what}: class_weight needs integer labels and finite weights >= 0, got {k!r}: {v!r}")
+    if y.dim() > 2:
+        raise ValueError(f"{what}: class_weight needs targets of shape (n,), (n, 1) or one-hot (n, classes), got "
+                         f"{tuple(y.shape)}; weigh sequence targets with sample_weight (n, time)")
+    labels = y if y.dim() == 1 else (y[:, 0] if y.shape[1] == 1 else y.argmax(1))
+    labels = labels.round().long() if labels.is_floating_point() else labels.long()
+    table = dict(class_weight)
+    return torch.tensor([float(table.get(int(c), 1.0)) for c in labels.tolist()])  # (n,)
 
 
 def _fresh(m: Metric) -> Metric:
