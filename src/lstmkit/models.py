@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from .layers import LSTM, Bidirectional, Layer, deserialize_layer, serialize_layer
+from .layers import Bidirectional, Layer, deserialize_layer, serialize_layer
+from .layers.recurrent import RecurrentLayer
 from .layers.base import Shape
 from .layers.functional import Input, KerasTensor, layer_name, substitute, topological_nodes
 from .train import Callback, History, Trainer, TrainOptions
@@ -273,9 +274,9 @@ class Model(nn.Module):
         return torch.stack(terms).sum() if terms else None
 
     def reset_states(self) -> None:
-        """Clear the state of stateful LSTM layers."""
+        """Clear the state of stateful recurrent layers (LSTM, GRU)."""
         for m in self.modules():
-            if isinstance(m, LSTM):
+            if isinstance(m, RecurrentLayer):
                 m.reset_state()
 
     reset_state = reset_states
@@ -539,7 +540,7 @@ class Sequential(Model):
             return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects an lstmkit.layers layer, got {type(layer).__name__}")
-        if isinstance(layer, (LSTM, Bidirectional)) and layer.return_state:
+        if isinstance(layer, (RecurrentLayer, Bidirectional)) and layer.return_state:
             raise ValueError(f"{type(layer).__name__} with return_state=True returns several tensors and cannot "
                              "sit inside a Sequential")
         if isinstance(layer, Bidirectional) and layer.merge_mode is None:

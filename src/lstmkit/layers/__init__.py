@@ -1,5 +1,5 @@
 """Keras-style layers for :class:`lstmkit.Sequential`: shapes inferred from ``input_shape``, masks for
-variable-length batches, JSON configs for saving. ``LSTM`` takes every lstmkit variant.
+variable-length batches, JSON configs for saving. ``LSTM`` takes every lstmkit variant; ``GRU`` is Keras' GRU.
 
 >>> import torch
 >>> from lstmkit.layers import LSTM, Dense
@@ -13,13 +13,14 @@ from .conv import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPoo
 from .core import (Activation, Dense, Dropout, Embedding, Flatten, LayerNormalization, Masking, RepeatVector, Reshape,
                    SpatialDropout1D, TimeDistributed)
 from .functional import Input, KerasTensor
+from .gru import GRU
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .recurrent import LSTM, Bidirectional, mask_to_lengths
 
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling1D", "Bidirectional", "Concatenate", "Conv1D", "Dense", "Dropout",
-    "Embedding", "Flatten", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "KerasTensor", "LAYERS", "LSTM",
-    "Layer", "LayerNormalization", "Masking", "MaxPooling1D", "Maximum", "Minimum", "Multiply", "RepeatVector",
+    "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "KerasTensor", "LAYERS",
+    "LSTM", "Layer", "LayerNormalization", "Masking", "MaxPooling1D", "Maximum", "Minimum", "Multiply", "RepeatVector",
     "Reshape", "SpatialDropout1D", "Subtract", "TimeDistributed", "deserialize_layer", "l1", "l1_l2", "l2",
     "mask_to_lengths", "register_layer", "serialize_layer",
 ]

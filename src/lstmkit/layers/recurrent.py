@@ -36,13 +36,91 @@ def mask_to_lengths(mask: Tensor) -> Tensor:
     return lengths.cpu()
 
 
+def valid_steps_first(x: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, T, I) inputs and a (B, T) bool mask -> the inputs with each sequence's valid steps moved to the
+    front in order (unchanged when right-padded already), and the lengths (B,)."""
+    B, T, I = x.shape
+    lengths = m.sum(1)  # (B,)
+    right_padded = torch.equal(m, torch.arange(T, device=m.device).unsqueeze(0) < lengths.unsqueeze(1))
+    if not right_padded:
+        order = torch.argsort((~m).to(torch.uint8), dim=1, stable=True)  # (B, T): valid steps first
+        x = x.gather(1, order.unsqueeze(-1).expand(B, T, I))  # (B, T, I)
+    return x, lengths
+
+
 # the variant options every saved config carries (configs from before an option existed omit the newer ones)
 _ALWAYS_IN_CONFIG = ("peephole", "layer_norm", "cifg", "forget_bias", "zoneout", "proj_size")
 _DEFAULTS = {f.name: f.default for f in LSTMConfig.option_fields()}
 
 
+class RecurrentLayer(Layer):
+    """What Keras' recurrent layers share (LSTM, GRU): masks (right, left padding or gaps: a masked step keeps
+    the state), a layer ``seed``'s own random stream, ``stateful`` state, and the outputs at masked steps."""
+
+    supports_masking = True
+
+    def reset_state(self) -> None:
+        """Forget the state a ``stateful`` layer carries between batches (Keras 3's name)."""
+        self._state = None
+
+    reset_states = reset_state  # Keras 2's name
+
+    def _check_mask(self, mask: Tensor, x: Tensor) -> Tensor:
+        if mask.dim() == 3 and mask.shape[-1] == 1:
+            mask = mask[..., 0]
+        if tuple(mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(f"{type(self).__name__} mask must have shape (batch, timesteps) = "
+                             f"{tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+        return mask.to(x.device).bool()
+
+    @contextlib.contextmanager
+    def _own_random_stream(self):
+        """With a ``seed``: draw from the layer's generator state (every mask is drawn from torch's CPU
+        generator), then give the global generator its state back. Not thread-safe, as torch's generator."""
+        if self._rng_state is None or not self.training:
+            yield
+            return
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._rng_state)
+        try:
+            yield
+        finally:
+            self._rng_state = torch.get_rng_state()
+            torch.set_rng_state(outer)
+
+    def _outputs(self, out: Tensor, h: Tensor, m: Optional[Tensor]) -> Tensor:
+        if m is None:
+            if self.return_sequences:
+                return out
+            return torch.cat([h[-2], h[-1]], dim=-1) if self.bidirectional else h[-1]  # (B, D*P)
+        B, T = m.shape
+        P = out.shape[-1] // (2 if self.bidirectional else 1)
+        lengths = m.sum(1, keepdim=True)  # (B, 1)
+        pos = m.long().cumsum(1) - 1  # (B, T): compact index of the last valid step at or before t
+        zero = self.zero_output_for_mask
+        if not self.return_sequences:  # Keras' last output: the output sequence's final position
+            keep_f = m[:, -1] if zero else lengths[:, 0] > 0  # (B,)
+            y = torch.where(keep_f.unsqueeze(1), h[-2] if self.bidirectional else h[-1], 0.0)
+            if not self.bidirectional:
+                return y  # (B, P)
+            keep_b = m[:, 0] if zero else lengths[:, 0] > 0  # the backward pass ends at step 0
+            return torch.cat([y, torch.where(keep_b.unsqueeze(1), h[-1], 0.0)], dim=-1)  # (B, 2P)
+        fwd = out[..., :P].gather(1, pos.clamp(min=0).unsqueeze(-1).expand(B, T, P))  # (B, T, P)
+        keep_f = m if zero else pos >= 0  # before the first valid step Keras' previous output is zero
+        fwd = torch.where(keep_f.unsqueeze(-1), fwd, 0.0)
+        if not self.bidirectional:
+            return fwd
+        nxt = torch.where(m, pos, pos + 1)  # (B, T): compact index of the next valid step at or after t
+        bwd = out[..., P:].gather(1, nxt.clamp(max=T - 1).unsqueeze(-1).expand(B, T, P))  # (B, T, P)
+        keep_b = m if zero else nxt < lengths
+        return torch.cat([fwd, torch.where(keep_b.unsqueeze(-1), bwd, 0.0)], dim=-1)  # (B, T, 2P)
+
+    def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
+        return mask if self.return_sequences else None
+
+
 @register_layer
-class LSTM(Layer):
+class LSTM(RecurrentLayer):
     """Keras' ``LSTM`` layer on lstmkit's fast kernels, with every lstmkit variant.
 
     Input (batch, time, features); output (batch, units), or (batch, time, units) with
@@ -174,12 +252,6 @@ class LSTM(Layer):
 
     # --- state ------------------------------------------------------------------------------------------
 
-    def reset_state(self) -> None:
-        """Forget the state a ``stateful`` layer carries between batches (Keras 3's name)."""
-        self._state = None
-
-    reset_states = reset_state  # Keras 2's name
-
     @property
     def states(self) -> Optional[list[Tensor]]:
         """A stateful layer's carried ``[h, c]`` (per direction), or None before the first batch."""
@@ -190,6 +262,11 @@ class LSTM(Layer):
 
     def _state_widths(self) -> tuple[int, int]:
         return self.variant["proj_size"] or self.units, self.units
+
+    def _state_shapes(self, batch: Any) -> list[tuple]:
+        """The shapes of one direction's returned states, h then c."""
+        P, H = self._state_widths()
+        return [(batch, P), (batch, H)]
 
     def _given_state(self, initial_state: Any, x: Tensor) -> tuple[Tensor, Tensor]:
         D = 2 if self.bidirectional else 1
@@ -222,14 +299,6 @@ class LSTM(Layer):
 
     # --- the forward pass -------------------------------------------------------------------------------
 
-    def _check_mask(self, mask: Tensor, x: Tensor) -> Tensor:
-        if mask.dim() == 3 and mask.shape[-1] == 1:
-            mask = mask[..., 0]
-        if tuple(mask.shape) != tuple(x.shape[:2]):
-            raise ValueError(f"LSTM mask must have shape (batch, timesteps) = {tuple(x.shape[:2])}, got "
-                             f"{tuple(mask.shape)}")
-        return mask.to(x.device).bool()
-
     def call(self, x: Tensor, mask: Optional[Tensor] = None, initial_state: Any = None):
         if x.dim() != 3:
             raise ValueError(f"LSTM expects (batch, timesteps, features) inputs, got shape {tuple(x.shape)}")
@@ -260,30 +329,11 @@ class LSTM(Layer):
             return (y, *[t for d in range(D) for t in (h[d], c[d])])
         return y
 
-    @contextlib.contextmanager
-    def _own_random_stream(self):
-        """With a ``seed``: draw from the layer's generator state (every mask is drawn from torch's CPU
-        generator), then give the global generator its state back. Not thread-safe, as torch's generator."""
-        if self._rng_state is None or not self.training:
-            yield
-            return
-        outer = torch.get_rng_state()
-        torch.set_rng_state(self._rng_state)
-        try:
-            yield
-        finally:
-            self._rng_state = torch.get_rng_state()
-            torch.set_rng_state(outer)
-
     def _masked_run(self, x: Tensor, m: Tensor, hx):
         """Keras' masked recurrence: a masked step keeps h and c. The valid steps of each sequence are moved to
         the front (in order), run with per-sequence lengths, and :meth:`_outputs` puts them back."""
-        B, T, I = x.shape
-        lengths = m.sum(1)  # (B,)
-        right_padded = torch.equal(m, torch.arange(T, device=m.device).unsqueeze(0) < lengths.unsqueeze(1))
-        if not right_padded:
-            order = torch.argsort((~m).to(torch.uint8), dim=1, stable=True)  # (B, T): valid steps first
-            x = x.gather(1, order.unsqueeze(-1).expand(B, T, I))  # (B, T, I)
+        B = x.shape[0]
+        x, lengths = valid_steps_first(x, m)  # (B, T, I), (B,)
         empty = lengths == 0
         out, (h, c) = self.lstm(x, hx, lengths=lengths.clamp(min=1).cpu())  # out (B, T, D*P)
         if bool(empty.any()):  # an all-masked sequence keeps its initial state
@@ -293,36 +343,6 @@ class LSTM(Layer):
             c = torch.where(empty.view(1, B, 1), c0, c)
         return out, h, c
 
-    def _outputs(self, out: Tensor, h: Tensor, m: Optional[Tensor]) -> Tensor:
-        if m is None:
-            if self.return_sequences:
-                return out
-            return torch.cat([h[-2], h[-1]], dim=-1) if self.bidirectional else h[-1]  # (B, D*P)
-        B, T = m.shape
-        P = out.shape[-1] // (2 if self.bidirectional else 1)
-        lengths = m.sum(1, keepdim=True)  # (B, 1)
-        pos = m.long().cumsum(1) - 1  # (B, T): compact index of the last valid step at or before t
-        zero = self.zero_output_for_mask
-        if not self.return_sequences:  # Keras' last output: the output sequence's final position
-            keep_f = m[:, -1] if zero else lengths[:, 0] > 0  # (B,)
-            y = torch.where(keep_f.unsqueeze(1), h[-2] if self.bidirectional else h[-1], 0.0)
-            if not self.bidirectional:
-                return y  # (B, P)
-            keep_b = m[:, 0] if zero else lengths[:, 0] > 0  # the backward pass ends at step 0
-            return torch.cat([y, torch.where(keep_b.unsqueeze(1), h[-1], 0.0)], dim=-1)  # (B, 2P)
-        fwd = out[..., :P].gather(1, pos.clamp(min=0).unsqueeze(-1).expand(B, T, P))  # (B, T, P)
-        keep_f = m if zero else pos >= 0  # before the first valid step Keras' previous output is zero
-        fwd = torch.where(keep_f.unsqueeze(-1), fwd, 0.0)
-        if not self.bidirectional:
-            return fwd
-        nxt = torch.where(m, pos, pos + 1)  # (B, T): compact index of the next valid step at or after t
-        bwd = out[..., P:].gather(1, nxt.clamp(max=T - 1).unsqueeze(-1).expand(B, T, P))  # (B, T, P)
-        keep_b = m if zero else nxt < lengths
-        return torch.cat([fwd, torch.where(keep_b.unsqueeze(-1), bwd, 0.0)], dim=-1)  # (B, T, 2P)
-
-    def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
-        return mask if self.return_sequences else None
-
     def output_shape_for(self, input_shape: Shape) -> Shape:
         return (input_shape[0], self.out_width) if self.return_sequences else (self.out_width,)
 
@@ -330,8 +350,7 @@ class LSTM(Layer):
         out = super().compute_output_shape(input_shape)
         if not self.return_state:
             return out
-        B, (P, H) = input_shape[0], self._state_widths()
-        return [out] + [(B, P), (B, H)] * (2 if self.bidirectional else 1)
+        return [out] + self._state_shapes(input_shape[0]) * (2 if self.bidirectional else 1)
 
     # --- Keras' weights ---------------------------------------------------------------------------------
 
@@ -396,17 +415,17 @@ class Bidirectional(Layer):
                     if n not in ("activation", "recurrent_activation", "recurrent_dropout", "init"))
     MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
-    def __init__(self, layer: LSTM, merge_mode: Optional[str] = "concat", backward_layer: Any = None,
+    def __init__(self, layer: RecurrentLayer, merge_mode: Optional[str] = "concat", backward_layer: Any = None,
                  **kwargs) -> None:
-        if not isinstance(layer, LSTM):
-            raise TypeError(f"Bidirectional wraps an lstmkit.layers.LSTM, got {type(layer).__name__}")
+        if not isinstance(layer, RecurrentLayer):
+            raise TypeError(f"Bidirectional wraps an lstmkit.layers.LSTM or GRU, got {type(layer).__name__}")
         if merge_mode not in self.MERGE_MODES:
             raise ValueError(f"merge_mode must be one of {self.MERGE_MODES}, got {merge_mode!r}")
         if backward_layer is not None:
             raise NotImplementedError("Bidirectional(backward_layer=...) is not supported: lstmkit runs both "
                                       "directions as one bidirectional LSTM with one configuration")
         if layer.go_backwards or layer.bidirectional:
-            raise ValueError("Bidirectional needs an LSTM without go_backwards or bidirectional")
+            raise ValueError(f"Bidirectional needs a {type(layer).__name__} without go_backwards or bidirectional")
         if "input_shape" not in kwargs and layer.input_shape_arg is not None:
             kwargs["input_shape"] = layer.input_shape_arg
         super().__init__(**kwargs)
@@ -416,7 +435,7 @@ class Bidirectional(Layer):
         config = {k: v for k, v in layer.get_config().items() if k not in ("input_shape", "name")}
         self.inner_config = config
         # Keras forces zero_output_for_mask = return_sequences on both directions of a Bidirectional
-        self.layer = LSTM(**{**config, "bidirectional": True, "zero_output_for_mask": layer.return_sequences})
+        self.layer = type(layer)(**{**config, "bidirectional": True, "zero_output_for_mask": layer.return_sequences})
         if self.input_shape_arg is not None:
             self.ensure_built(self.input_shape_arg)
 
@@ -444,8 +463,7 @@ class Bidirectional(Layer):
         out = Layer.compute_output_shape(self, input_shape)
         outs = [out, out] if self.merge_mode is None else [out]
         if self.return_state:
-            B, (P, H) = input_shape[0], self.layer._state_widths()
-            outs += [(B, P), (B, H)] * 2
+            outs += self.layer._state_shapes(input_shape[0]) * 2
         return outs if len(outs) > 1 else out
 
     def reset_state(self) -> None:
@@ -460,5 +478,5 @@ class Bidirectional(Layer):
         self.layer._set_keras_weights(arrays)
 
     def get_config(self) -> dict[str, Any]:
-        inner = LSTM(**self.inner_config)
+        inner = type(self.layer)(**self.inner_config)
         return {**super().get_config(), "layer": serialize_layer(inner), "merge_mode": self.merge_mode}
