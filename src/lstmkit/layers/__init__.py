@@ -8,6 +8,7 @@ variable-length batches, JSON configs for saving. ``LSTM`` takes every lstmkit v
 torch.Size([4, 10, 1])
 """
 
+from .attention import AdditiveAttention, Attention
 from .base import LAYERS, Layer, deserialize_layer, l1, l1_l2, l2, register_layer, serialize_layer
 from .conv import AveragePooling1D, Conv1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .core import (Activation, Dense, Dropout, Embedding, Flatten, LayerNormalization, Masking, RepeatVector, Reshape,
@@ -18,9 +19,10 @@ from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtra
 from .recurrent import LSTM, Bidirectional, mask_to_lengths
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePooling1D", "Bidirectional", "Concatenate", "Conv1D", "Dense", "Dropout",
-    "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "Input", "KerasTensor", "LAYERS",
-    "LSTM", "Layer", "LayerNormalization", "Masking", "MaxPooling1D", "Maximum", "Minimum", "Multiply", "RepeatVector",
-    "Reshape", "SpatialDropout1D", "Subtract", "TimeDistributed", "deserialize_layer", "l1", "l1_l2", "l2",
-    "mask_to_lengths", "register_layer", "serialize_layer",
+    "Activation", "Add", "AdditiveAttention", "Attention", "Average", "AveragePooling1D", "Bidirectional",
+    "Concatenate", "Conv1D", "Dense", "Dropout", "Embedding", "Flatten", "GRU", "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D", "Input", "KerasTensor", "LAYERS", "LSTM", "Layer", "LayerNormalization", "Masking",
+    "MaxPooling1D", "Maximum", "Minimum", "Multiply", "RepeatVector", "Reshape", "SpatialDropout1D", "Subtract",
+    "TimeDistributed", "deserialize_layer", "l1", "l1_l2", "l2", "mask_to_lengths", "register_layer",
+    "serialize_layer",
 ]

@@ -158,7 +158,8 @@ def symbolic_call(layer: Any, x: Any, kwargs: dict[str, Any]) -> Any:
         layer.ensure_built(inner)
         if getattr(layer, "built_input_shape", None) is not None and not isinstance(inner, list):
             layer.check_input_shape(inner)
-        out_shapes = layer.compute_output_shape(in_shapes)
+        shape_kwargs = {k: kwargs[k] for k in getattr(layer, "shape_kwargs", ()) if k in kwargs}
+        out_shapes = layer.compute_output_shape(in_shapes, **shape_kwargs)
     except (ValueError, TypeError, IndexError) as err:
         raise ValueError(f"layer {layer_name(layer)!r} ({type(layer).__name__}) cannot take the output of "
                          f"{describe(x)}: {err}") from None
