@@ -14,6 +14,7 @@ EXTRAS = {
     "recipes": "the recipes and the lstmkit command (click, matplotlib, scikit-learn, statsmodels)",
     "tensorboard": "the TensorBoard callback",
     "forecast": "lstmkit.forecast's statistical models (statsmodels)",
+    "gpu": "the Triton GPU backend (triton)",
 }
 
 

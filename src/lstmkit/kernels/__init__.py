@@ -11,6 +11,7 @@ from .stack import Noise, run_stack, sample_noise
 from . import native as _native  # noqa: F401  (registers "native")
 from . import reference as _reference  # noqa: F401  (registers "reference")
 from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily on first use)
+from . import triton_backend as _triton  # noqa: F401  (registers "triton"; GPUs, or TRITON_INTERPRET=1 on CPU)
 
 __all__ = [
     "ACTIVATIONS", "ActivationSpec", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise",
