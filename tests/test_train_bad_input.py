@@ -70,3 +70,19 @@ def test_layer_argument_errors():
         Sequential([LSTM(4, return_state=True, input_shape=(5, 2))])
     with pytest.raises(RuntimeError, match="compile"):
         Sequential([LSTM(4, input_shape=(5, 2))]).fit(X, Y)
+
+
+def test_device_settings_are_checked_before_training():
+    from lstmkit.recipes.base import TrainConfig
+    from lstmkit.train import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("gpu")
+    with pytest.raises(ValueError, match="lstmkit trains on 'cpu' or 'cuda'"):
+        resolve_device("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="train.device: device 'cuda': torch sees no CUDA device"):
+            TrainConfig(device="cuda")
+    assert TrainConfig(device="auto").device == "auto"

@@ -32,7 +32,7 @@ from .._deps import require
 from ..kernels import LSTMConfig
 from ..layers import LSTM, Bidirectional, Dropout
 from ..models import load_model
-from ..train import CosineDecay, CSVLogger, EarlyStopping, MaxSteps, ModelCheckpoint
+from ..train import CosineDecay, CSVLogger, EarlyStopping, MaxSteps, ModelCheckpoint, resolve_device
 from ..train.checkpoint import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ ModelConfig.__module__ = __name__
 
 @dataclass
 class TrainConfig:
-    """Optimisation: Keras optimizer names, epochs, batch size, schedule, early stopping, seed, threads."""
+    """Optimisation: Keras optimizer names, epochs, batch size, schedule, early stopping, seed, threads, device."""
 
     epochs: int = 10
     batch_size: int = 64
@@ -94,6 +94,7 @@ class TrainConfig:
     threads: int = 0  # 0 = leave torch's choice
     ensemble: int = 1  # models trained from seeds seed, seed+1, ...; their probabilities are averaged
     max_steps: int = 0  # optimizer steps per model at most, mid-epoch if need be; 0 = no cap (--quick: 2000)
+    device: str = "auto"  # where the networks train: "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -106,6 +107,10 @@ class TrainConfig:
             raise ValueError(f"train.ensemble must be >= 1, got {self.ensemble}")
         if self.clipnorm < 0 or self.patience < 0 or self.threads < 0 or self.max_steps < 0:
             raise ValueError("train.clipnorm, train.patience, train.threads and train.max_steps must be >= 0")
+        try:
+            resolve_device(self.device)
+        except ValueError as err:
+            raise ValueError(f"train.device: {err}") from None
 
 
 @dataclass
@@ -305,6 +310,7 @@ def fit_best(model, run: Run, t: TrainConfig, x, y, validation_data, monitor: st
     if t.max_steps:
         callbacks.append(MaxSteps(t.max_steps))
     torch.manual_seed(t.seed + member)
+    model.to(resolve_device(t.device))  # the checkpoint it writes loads on the CPU (load_model below)
     history = model.fit(x, y, epochs=t.epochs, batch_size=t.batch_size, validation_data=validation_data,
                         callbacks=callbacks, verbose=verbose, seed=t.seed + member)
     return load_model(path), history.history
