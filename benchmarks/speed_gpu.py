@@ -6,10 +6,10 @@ Usage (on a machine with an NVIDIA or AMD GPU and triton installed):
 
 Every number in a table is measured in the same run, the implementations interleaved round-robin so that clock
 and thermal drift hit all of them alike; times are medians of CUDA-event timings in milliseconds, ratios are to
-torch.nn.LSTM (cuDNN, vanilla) on the same shape. Forward is timed under torch.no_grad(), forward+backward in
-training mode with the gradient of output.sum(). The reference loop is timed on the smaller shapes only (it is
-the Python loop the backend replaces). Targets (issue 15): every variant's forward+backward at most 2x cuDNN
-vanilla, and at least 20x faster than the reference loop.
+torch.nn.LSTM (cuDNN, vanilla) on the same shape and dtype (float32 and bfloat16). Forward is timed under
+torch.no_grad(), forward+backward in training mode with the gradient of output.sum(). The reference loop is timed
+on the smaller shapes only (it is the Python loop the backend replaces). Targets (issue 15): every variant's
+forward+backward at most 2x cuDNN vanilla, and at least 20x faster than the reference loop.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
              f"Command: `python benchmarks/speed_gpu.py{' --quick' if args.quick else ''}`; medians of {reps} "
              "interleaved CUDA-event timings.\n"]
     for shape in shapes:
-        for dtype in (torch.float32,):  # bf16 lands with the bf16 kernels
+        for dtype in (torch.float32, torch.bfloat16):  # bf16: GEMMs in bf16, the cell in float32
             rows = bench(shape, dtype, reps)
             parts.append(table(shape, dtype, rows))
             print(parts[-1], flush=True)

@@ -76,6 +76,27 @@ def test_float64_gradcheck(name):
         tuple(p.detach().requires_grad_() for p in ph), fast_mode=True)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", ["peephole_cifg_layer_norm", "zoneout", "relu"])
+def test_half_precision_keeps_a_float32_cell(dtype, name):
+    """bf16/fp16 weights and inputs: GEMMs in that dtype, the cell's arithmetic and state in float32. Held to
+    the float32 reference on the same rounded weights and inputs, at half precision's tolerance (3e-2)."""
+    ref, tri = _pair(VARIANTS[name])
+    tri.to(dtype)
+    ref.load_state_dict({k: v.to(dtype).float() for k, v in tri.state_dict().items()})
+    x = torch.randn(3, 5, 3).to(dtype)
+    lengths = torch.tensor([5, 2, 4])
+    outs = []
+    for model, inp in ((ref, x.float().requires_grad_()), (tri, x.clone().requires_grad_())):
+        model.eval()
+        y, (h, c) = model(inp, lengths=lengths)
+        assert y.dtype == inp.dtype and c.dtype == inp.dtype
+        (gx,) = torch.autograd.grad((y.float() ** 2).sum() + c.float().sum(), [inp])
+        outs.append([y.float(), h.float(), c.float(), gx.float()])
+    for a, b in zip(*outs):
+        torch.testing.assert_close(b, a, atol=3e-2, rtol=3e-2)
+
+
 def test_gates_and_eval_zoneout_match():
     ref, tri = _pair({"zoneout": 0.2, "peephole": True})
     x = torch.randn(2, 5, 3)
@@ -94,7 +115,7 @@ def test_dispatch_rules(monkeypatch):
     backend = triton_backend.TritonBackend()
     assert "return_gates under autograd" in backend.unsupported(Request(cfg, torch.device("cpu"), torch.float32,
                                                                         return_gates=True, grad=True))
-    assert "bfloat16" in backend.unsupported(Request(cfg, torch.device("cpu"), torch.bfloat16))
+    assert "not torch.complex64" in backend.unsupported(Request(cfg, torch.device("cpu"), torch.complex64))
     assert "no kernel for the activation" in backend.unsupported(
         Request(LSTMConfig(4, 8, activation="elu"), torch.device("cpu"), torch.float32))
     assert "over the 8192" in backend.unsupported(Request(LSTMConfig(4, 10000), torch.device("cpu"), torch.float32))

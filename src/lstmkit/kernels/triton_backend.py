@@ -5,7 +5,7 @@ then per step one recurrent GEMM and one fused Triton kernel for the whole cell 
 bias, coupled gates, ``cell_clip``, the layer norm on c, zoneout on c and the lengths), whose backward is a
 second Triton kernel that ports ``csrc/lstm_cell.h``'s equations (docs/equations.md). The projection, zoneout
 on h and the recurrent layer norm stay torch ops around the kernel; autograd chains the steps (BPTT) and the
-weight gradients.
+weight gradients. In bfloat16/float16 the GEMMs run in that dtype and the cell state and arithmetic in float32.
 
 One program handles one batch row (all hidden units of that row in one block), so the layer norm's row
 statistics need no second pass; the block is ``next_power_of_2(hidden_size)`` (Triton's rule), and widths whose
@@ -87,8 +87,8 @@ class _Cell(torch.autograd.Function):
         gates = torch.empty(B, 4 * H, device=c.device, dtype=f32)
         cn = torch.empty(B, H, device=c.device, dtype=f32)
         stats = torch.empty(B, 2, device=c.device, dtype=f32)
-        hraw = torch.empty_like(c)
-        cnext = torch.empty_like(c)
+        hraw = torch.empty(B, H, device=c.device, dtype=z.dtype)  # the input's dtype: it feeds the next GEMM
+        cnext = torch.empty_like(c)  # the cell state's dtype (float32 under bf16/fp16)
         zc = zone_c if isinstance(zone_c, Tensor) else None
         zp = float(zone_c) if zone_c is not None and zc is None else 0.0
         dummy = c  # a pointer for the absent operands (never read: their flags are off)
@@ -123,9 +123,9 @@ class _Cell(torch.autograd.Function):
                        dlnb if dlnb is not None else dummy, H, float(ctx.cfg.cell_clip), ctx.zp, **ctx.flags)
         d_ph = None
         if w_ph is not None:  # per-row partials summed over the batch: rows i, f, o (f, o with cifg)
-            d_ph = dpw.sum(0)[1:] if G == 3 else dpw.sum(0)
-        return (dz, dc, d_ph, dlnw.sum(0) if dlnw is not None else None,
-                dlnb.sum(0) if dlnb is not None else None, None, None, None, None)
+            d_ph = (dpw.sum(0)[1:] if G == 3 else dpw.sum(0)).to(w_ph.dtype)
+        return (dz, dc, d_ph, dlnw.sum(0).to(ln_w.dtype) if dlnw is not None else None,
+                dlnb.sum(0).to(ln_b.dtype) if dlnb is not None else None, None, None, None, None)
 
 
 def triton_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg: LSTMConfig,
@@ -133,13 +133,14 @@ def triton_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg
     """One layer, one direction on the Triton cell kernel. x: (T, B, I); valid: (T, B) bool or None."""
     a = input_projection(x, w, cfg.layer_norm_eps)  # (T, B, G*H): one GEMM for all steps
     valid_i = valid.to(torch.int8) if valid is not None else None
-    h, c = h0, c0
+    # bf16/fp16: GEMMs in the input's dtype, the cell state and the cell's arithmetic in float32
+    h, c = h0, (c0.float() if c0.dtype in (torch.bfloat16, torch.float16) else c0)
     outs, steps = [], []
     zc_eval = None  # eval zoneout's probability as a tensor: a scalar argument would reach the kernel as float32
     for t, a_t in enumerate(a.unbind(0)):
         zh, zc = noise.step(t)
         if zc is not None and not isinstance(zc, Tensor):
-            zc = zc_eval = zc_eval if zc_eval is not None else torch.full_like(c0, float(zc))  # (B, H)
+            zc = zc_eval = zc_eval if zc_eval is not None else torch.full_like(c, float(zc))  # (B, H)
         h_in = h if noise.rec_mask is None else h * noise.rec_mask  # recurrent dropout (Gal & Ghahramani 2016)
         b = torch.matmul(h_in, w.w_hh.t())  # (B, G*H): the step's recurrent GEMM
         if w.ln_hh_w is not None:
@@ -164,13 +165,13 @@ def triton_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg
             h = h_new
             outs.append(h_new)
         if return_gates:
-            i, f, g, o = gates.to(c.dtype).split(cfg.hidden_size, dim=-1)
-            gate = Gates(i, f, g, o, c)
+            i, f, g, o = gates.to(h.dtype).split(cfg.hidden_size, dim=-1)
+            gate = Gates(i, f, g, o, c.to(h.dtype))
             if valid is not None:
                 gate = Gates(*(torch.where(valid[t].unsqueeze(-1), v, 0.0) for v in gate))
             steps.append(gate)
     gates_all = Gates(*(torch.stack(v) for v in zip(*steps, strict=True))) if return_gates else None
-    return DirectionResult(torch.stack(outs), h, c, gates_all)
+    return DirectionResult(torch.stack(outs), h, c.to(c0.dtype), gates_all)
 
 
 class TritonBackend(Backend):
@@ -188,8 +189,8 @@ class TritonBackend(Backend):
             return f"triton runs on CUDA/ROCm devices, not {req.device.type}"
         if req.vmapped:
             return "the Triton kernels cannot run inside torch.func.vmap"
-        if req.dtype not in (torch.float32, torch.float64):
-            return f"triton runs float32 (and float64) so far, not {req.dtype}"
+        if req.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+            return f"triton runs float32, bfloat16, float16 (and float64), not {req.dtype}"
         if req.return_gates and req.grad:
             return "return_gates under autograd: the Triton kernel returns gates without gradients"
         for what in ("activation", "recurrent_activation"):
