@@ -120,6 +120,11 @@ def test_dispatch_rules(monkeypatch):
         Request(LSTMConfig(4, 8, activation="elu"), torch.device("cpu"), torch.float32))
     assert "over the 8192" in backend.unsupported(Request(LSTMConfig(4, 10000), torch.device("cpu"), torch.float32))
     assert triton_backend.block_for(6) == 16 and triton_backend.block_for(100) == 128
+    cuda = torch.device("cuda")  # the choice "auto" makes on a GPU (unsupported() never touches the device)
+    assert select_backend("auto", Request(cfg, cuda, torch.float32)).backend.name == "triton"
+    assert select_backend("auto", Request(LSTMConfig(4, 8), cuda, torch.float32)).backend.name == "native"
+    reason = select_backend("auto", Request(LSTMConfig(4, 8, activation="elu"), cuda, torch.float32)).reason
+    assert reason.startswith("reference") and "triton skipped: triton has no kernel for the activation" in reason
     monkeypatch.delenv("TRITON_INTERPRET")
     assert "runs on GPUs" in backend.unsupported(req)  # CPU tensors only under the interpreter
     assert select_backend("auto", req).backend.name != "triton"
