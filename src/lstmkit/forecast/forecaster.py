@@ -116,23 +116,24 @@ class QuantileLSTM(nn.Module):
     """Normalised window -> (B, H, K) outputs per step (K quantiles, or a distribution's K raw parameters): an
     LSTM's last state and a linear skip of the window.
 
-    ``x`` is (B, L) values, or (B, L, 1 + C) values and C covariates per step; ``future`` (B, H, C) holds the
-    covariates of the forecast steps (known in advance: calendars, prices, promotions), which join the LSTM's
-    last state in the head.
+    ``x`` is (B, L) values, or (B, L, 1 + C + P) values, C known covariates and P past covariates per step;
+    ``future`` (B, H, C) holds the known covariates of the forecast steps (calendars, prices, promotions), which
+    join the LSTM's last state in the head. Past covariates (observed only up to the forecast origin: another
+    measured series, a sensor) are read by the LSTM alone.
     """
 
     def __init__(self, input_size: int, horizon: int, n_quantiles: int, hidden_size: int, num_layers: int,
-                 cell: dict, n_covariates: int = 0) -> None:
+                 cell: dict, n_covariates: int = 0, n_past: int = 0) -> None:
         super().__init__()
         self.horizon, self.n_quantiles, self.n_covariates = horizon, n_quantiles, n_covariates
-        self.lstm = LSTM(1 + n_covariates, hidden_size, num_layers, batch_first=True, **cell)
+        self.lstm = LSTM(1 + n_covariates + n_past, hidden_size, num_layers, batch_first=True, **cell)
         self.head = nn.Linear(hidden_size + horizon * n_covariates, horizon * n_quantiles)
         self.skip = nn.Linear(input_size, horizon * n_quantiles)
         nn.init.zeros_(self.skip.weight)  # start from "the window's mean" and let the data add the rest
         nn.init.zeros_(self.skip.bias)
 
     def forward(self, x: torch.Tensor, future: Optional[torch.Tensor] = None) -> torch.Tensor:
-        seq = x.unsqueeze(-1) if x.dim() == 2 else x  # (B, L, 1 + C)
+        seq = x.unsqueeze(-1) if x.dim() == 2 else x  # (B, L, 1 + C + P)
         out, _ = self.lstm(seq)  # (B, L, hidden)
         last = out[:, -1]  # (B, hidden)
         if self.n_covariates:
@@ -185,9 +186,23 @@ def _normalise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mu) / sd, mu, sd
 
 
-def _windows(series: list[np.ndarray], length: int, horizon: int, covs: Optional[list[np.ndarray]] = None):
-    """Every (input, target) window: values (M, L), targets (M, H), and with covariates (N, C) per series their
-    input rows (M, L, C) and forecast rows (M, H, C)."""
+def _input_rows(covs: Optional[list[np.ndarray]], past: Optional[list[np.ndarray]]):
+    """Per series the covariate columns the LSTM reads, (N, C + P): the known ones, then the past ones."""
+    if covs is None and past is None:
+        return None
+    if past is None:
+        return covs
+    if covs is None:
+        return past
+    return [np.concatenate([a, b], axis=1) for a, b in zip(covs, past)]
+
+
+def _windows(series: list[np.ndarray], length: int, horizon: int, covs: Optional[list[np.ndarray]] = None,
+             past: Optional[list[np.ndarray]] = None):
+    """Every (input, target) window: values (M, L), targets (M, H); with known covariates (N, C) and past
+    covariates (N, P) per series, the input rows (M, L, C + P) and the known covariates' forecast rows
+    (M, H, C) (None without known covariates)."""
+    inputs = _input_rows(covs, past)
     xs, ys, cx, cf = [], [], [], []
     for k, v in enumerate(series):
         n = len(v) - length - horizon + 1
@@ -196,14 +211,14 @@ def _windows(series: list[np.ndarray], length: int, horizon: int, covs: Optional
         idx = np.arange(n)[:, None]
         xs.append(v[idx + np.arange(length)])  # (n, L)
         ys.append(v[idx + length + np.arange(horizon)])  # (n, H)
+        if inputs is not None:
+            cx.append(inputs[k][idx + np.arange(length)])  # (n, L, C + P)
         if covs is not None:
-            cx.append(covs[k][idx + np.arange(length)])  # (n, L, C)
             cf.append(covs[k][idx + length + np.arange(horizon)])  # (n, H, C)
     if not xs:
         raise ValueError(f"no series is long enough for an input of {length} and a horizon of {horizon}")
-    if covs is None:
-        return np.concatenate(xs), np.concatenate(ys), None, None
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(cx), np.concatenate(cf)
+    return (np.concatenate(xs), np.concatenate(ys), np.concatenate(cx) if cx else None,
+            np.concatenate(cf) if cf else None)
 
 
 def _check_series(y: Any, name: str) -> np.ndarray:
@@ -280,6 +295,9 @@ class LSTMForecaster:
         self.covariates_: Optional[list[np.ndarray]] = None  # (N_s, C) per series, standardised
         self.cov_mean_ = np.zeros(0)
         self.cov_std_ = np.ones(0)
+        self.past_: Optional[list[np.ndarray]] = None  # (N_s, P) past covariates per series, standardised
+        self.past_mean_ = np.zeros(0)
+        self.past_std_ = np.ones(0)
 
     # -- fitting ---------------------------------------------------------------------------------------
     def _input_lengths(self, shortest: int) -> list[int]:
@@ -302,23 +320,27 @@ class LSTMForecaster:
     def n_covariates(self) -> int:
         return 0 if self.covariates_ is None else self.covariates_[0].shape[1]
 
+    @property
+    def n_past(self) -> int:
+        return 0 if self.past_ is None else self.past_[0].shape[1]
+
     def _network(self, length: int) -> QuantileLSTM:
         c = self.config
         return QuantileLSTM(length, c.horizon, HEADS[c.head] or len(c.quantiles), c.hidden_size, c.num_layers,
-                            c.cell, self.n_covariates)
+                            c.cell, self.n_covariates, self.n_past)
 
     def _train(self, series: list[np.ndarray], steps: int, lr: float, networks: Optional[list] = None,
-               covs: Optional[list[np.ndarray]] = None) -> list:
+               covs: Optional[list[np.ndarray]] = None, past: Optional[list[np.ndarray]] = None) -> list:
         c = self.config
         nets = networks or []
         for k in range(c.ensemble):
             length = self.lengths[k % len(self.lengths)]
-            x, y, cx, cf = _windows(series, length, c.horizon, covs)
+            x, y, cx, cf = _windows(series, length, c.horizon, covs, past)
             xn, mu, sd = _normalise(x)
             yn = (y - mu) / sd
             X = torch.as_tensor(xn, dtype=torch.float32)  # (M, L)
             if cx is not None:
-                X = torch.cat([X.unsqueeze(-1), torch.as_tensor(cx, dtype=torch.float32)], dim=-1)  # (M, L, 1+C)
+                X = torch.cat([X.unsqueeze(-1), torch.as_tensor(cx, dtype=torch.float32)], dim=-1)  # (M, L, 1+C+P)
             F = torch.as_tensor(cf, dtype=torch.float32) if cf is not None else None  # (M, H, C)
             Y = torch.as_tensor(yn, dtype=torch.float32)  # (M, H)
             torch.manual_seed(c.seed + k)
@@ -349,10 +371,13 @@ class LSTMForecaster:
 
     def _network_quantiles(self, histories: list[np.ndarray], networks: Optional[list] = None,
                            covs: Optional[list[np.ndarray]] = None,
-                           future: Optional[list[np.ndarray]] = None) -> np.ndarray:
+                           future: Optional[list[np.ndarray]] = None,
+                           past: Optional[list[np.ndarray]] = None) -> np.ndarray:
         """(S, H, Q) quantile forecasts of the ensemble from the end of each history; with covariates, ``covs``
-        (N_s, C) are the histories' rows and ``future`` (H, C) the forecast steps' (both standardised)."""
+        (N_s, C) are the histories' rows and ``future`` (H, C) the forecast steps' (both standardised), ``past``
+        (N_s, P) the past covariates' rows."""
         nets = networks if networks is not None else self.networks
+        inputs = _input_rows(covs, past)
         outs = []
         with torch.no_grad():
             for k, net in enumerate(nets):
@@ -362,9 +387,10 @@ class LSTMForecaster:
                 xn, mu, sd = _normalise(x)
                 X = torch.as_tensor(xn, dtype=torch.float32)  # (S, L)
                 F = None
+                if inputs is not None:
+                    cx = torch.as_tensor(np.stack([cv[-length:] for cv in inputs]), dtype=torch.float32)  # (S, L, C+P)
+                    X = torch.cat([X.unsqueeze(-1), cx], dim=-1)  # (S, L, 1+C+P)
                 if covs is not None:
-                    cx = torch.as_tensor(np.stack([cv[-length:] for cv in covs]), dtype=torch.float32)  # (S, L, C)
-                    X = torch.cat([X.unsqueeze(-1), cx], dim=-1)  # (S, L, 1+C)
                     F = torch.as_tensor(np.stack(future), dtype=torch.float32)  # (S, H, C)
                 p = _quantiles_of(net(X, F).double(), self.config.head, self.config.quantiles)  # (S, H, Q)
                 outs.append(mu[:, :, None] + sd[:, :, None] * p)
@@ -372,20 +398,22 @@ class LSTMForecaster:
         return np.sort(q, axis=-1)  # no crossing quantiles
 
     def _candidates(self, histories: list[np.ndarray], networks: Optional[list] = None, covs=None,
-                    future=None) -> dict[str, np.ndarray]:
+                    future=None, past=None) -> dict[str, np.ndarray]:
         """Point forecasts (S, H) of the network and of each statistical model used."""
         c = self.config
         qi = c.quantiles.index(0.5)
-        out = {"lstm": self._network_quantiles(histories, networks, covs, future)[:, :, qi]}
+        out = {"lstm": self._network_quantiles(histories, networks, covs, future, past)[:, :, qi]}
         for name in stats.STATISTICAL:
             if c.combine == "auto" or name in self.components:
                 out[name] = np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in histories])
         return out
 
-    def fit(self, y: Any, covariates: Any = None) -> "LSTMForecaster":
+    def fit(self, y: Any, covariates: Any = None, past_covariates: Any = None) -> "LSTMForecaster":
         """Fit on ``y`` (see the class docstring). ``covariates``: values known in advance for every step
         (a calendar, planned prices), one (N, C) array per series aligned with it (a 1-D array is one column);
-        forecasting then needs their ``future_covariates``. Returns self."""
+        forecasting then needs their ``future_covariates``. ``past_covariates``: values observed only up to
+        the forecast origin (another measured series), one (N, P) array per series aligned with it; the
+        network reads them in its input window, and forecasting needs no future rows of them. Returns self."""
         c = self.config
         series = _as_series_list(y)
         if not series:
@@ -401,16 +429,26 @@ class LSTMForecaster:
             self.cov_std_[self.cov_std_ < 1e-12] = 1.0  # a constant column stays constant
             covs = [(a - self.cov_mean_) / self.cov_std_ for a in raw]
             self.covariates_ = covs
+        past = None
+        self.past_ = None
+        if past_covariates is not None:
+            raw = _as_covariate_list(past_covariates, [len(v) for v in series], "past_covariates")
+            rows = np.concatenate(raw)  # (sum N, P)
+            self.past_mean_, self.past_std_ = rows.mean(axis=0), rows.std(axis=0)
+            self.past_std_[self.past_std_ < 1e-12] = 1.0
+            past = [(a - self.past_mean_) / self.past_std_ for a in raw]
+            self.past_ = past
         self.components, self.weights, self.validation = ("lstm",), {"lstm": 1.0}, {}
         self.losses_ = []
         validate = c.combine == "auto" and shortest - c.horizon >= c.horizon + 5
         fit_on = [v[:-c.horizon] for v in series] if validate else series
         covs_on = None if covs is None else ([a[:-c.horizon] for a in covs] if validate else covs)
+        past_on = None if past is None else ([a[:-c.horizon] for a in past] if validate else past)
         self.lengths = self._input_lengths(min(len(v) for v in fit_on))
-        nets = self._train(fit_on, c.steps, c.lr, covs=covs_on)
+        nets = self._train(fit_on, c.steps, c.lr, covs=covs_on, past=past_on)
         if validate:
             held = None if covs is None else [a[-c.horizon:] for a in covs]
-            cands = self._candidates(fit_on, nets, covs_on, held)
+            cands = self._candidates(fit_on, nets, covs_on, held, past_on)
             truth = np.stack([v[-c.horizon:] for v in series])  # (S, H)
             scores = {}
             names = list(cands)
@@ -431,7 +469,8 @@ class LSTMForecaster:
             log.info("forecast: validation MASE %s; pooling %s: weights %s", {k: round(v, 3) for k, v in
                      scores.items()}, pooled, {k: round(v, 3) for k, v in self.weights.items()})
             if "lstm" in self.components and c.refit_fraction > 0:
-                self._train(series, max(1, int(c.steps * c.refit_fraction)), c.lr * 0.3, networks=nets, covs=covs)
+                self._train(series, max(1, int(c.steps * c.refit_fraction)), c.lr * 0.3, networks=nets, covs=covs,
+                            past=past)
         self.networks = nets
         return self
 
@@ -468,15 +507,35 @@ class LSTMForecaster:
             raise ValueError(f"future_covariates have {fut[0].shape[1]} column(s), the forecaster was fitted with {C}")
         return past, [(a - self.cov_mean_) / self.cov_std_ for a in fut]
 
+    def _past_for(self, hs: list[np.ndarray], history: Any, past_covariates: Any) -> Optional[list[np.ndarray]]:
+        """The standardised past-covariate rows of the histories, checked (none needed past the origin)."""
+        if self.past_ is None:
+            if past_covariates is not None:
+                raise ValueError("this forecaster was fitted without past covariates; fit(y, past_covariates=...) "
+                                 "to use them")
+            return None
+        if history is None and past_covariates is None:
+            return self.past_
+        if past_covariates is None:
+            raise ValueError(f"this forecaster was fitted with {self.n_past} past covariate(s): a new history needs "
+                             "its past_covariates too (one row per step)")
+        rows = _as_covariate_list(past_covariates, [len(h) for h in hs], "past_covariates")
+        if rows[0].shape[1] != self.n_past:
+            raise ValueError(f"past_covariates have {rows[0].shape[1]} column(s), the forecaster was fitted with "
+                             f"{self.n_past}")
+        return [(a - self.past_mean_) / self.past_std_ for a in rows]
+
     def predict_quantiles(self, history: Any = None, covariates: Any = None,
-                          future_covariates: Any = None) -> np.ndarray:
+                          future_covariates: Any = None, past_covariates: Any = None) -> np.ndarray:
         """(H, Q) for one series, (S, H, Q) for several: the network's quantile fan, centred on the
         combined point forecast. ``history`` defaults to the fitted series; a forecaster fitted with covariates
-        needs ``future_covariates`` (and, for a new history, its ``covariates``)."""
+        needs ``future_covariates`` (and, for a new history, its ``covariates``); one fitted with past
+        covariates needs, for a new history, its ``past_covariates``."""
         hs = self._histories(history)
         c = self.config
-        past, fut = self._covariates_for(hs, history, covariates, future_covariates)
-        q = self._network_quantiles(hs, None, past, fut)  # (S, H, Q)
+        rows, fut = self._covariates_for(hs, history, covariates, future_covariates)
+        past = self._past_for(hs, history, past_covariates)
+        q = self._network_quantiles(hs, None, rows, fut, past)  # (S, H, Q)
         qi = c.quantiles.index(0.5)
         point = self._combined(hs, q[:, :, qi])
         q = point[:, :, None] + c.spread * (q - q[:, :, qi:qi + 1])
@@ -493,30 +552,31 @@ class LSTMForecaster:
                 out += w * np.stack([stats.STATISTICAL[name](h, c.horizon, c.period) for h in hs])
         return out
 
-    def predict(self, history: Any = None, covariates: Any = None, future_covariates: Any = None) -> np.ndarray:
+    def predict(self, history: Any = None, covariates: Any = None, future_covariates: Any = None,
+                past_covariates: Any = None) -> np.ndarray:
         """The point forecast: (H,) for one series, (S, H) for several."""
-        q = self.predict_quantiles(history, covariates, future_covariates)
+        q = self.predict_quantiles(history, covariates, future_covariates, past_covariates)
         return q[..., self.config.quantiles.index(0.5)]
 
     # -- evaluation ------------------------------------------------------------------------------------
-    def backtest(self, y: SeriesLike, origins: int = 3, stride: int = 0, covariates: Any = None) -> list[dict]:
+    def backtest(self, y: SeriesLike, origins: int = 3, stride: int = 0, covariates: Any = None,
+                 past_covariates: Any = None) -> list[dict]:
         """Rolling-origin evaluation (Tashman 2000): refit on ``y[:o]`` at each of ``origins`` forecast
         origins ``stride`` steps apart (default: the horizon) ending at the series' end; one row of metrics
         (MASE, sMAPE, scaled pinball, coverage of the outer quantiles) per origin. ``covariates`` (N, C), if
-        given, are split the same way (the forecast steps' rows become the future covariates)."""
+        given, are split the same way (the forecast steps' rows become the future covariates); ``past_covariates``
+        (N, P) are cut at each origin (nothing after it is seen)."""
         v = _check_series(y, "series")
         cov = None if covariates is None else _as_covariate_list(covariates, [len(v)], "covariates")[0]
+        pst = None if past_covariates is None else _as_covariate_list(past_covariates, [len(v)], "past_covariates")[0]
         c = self.config
         stride = stride or c.horizon
         rows = []
         for k in range(origins):
             o = len(v) - c.horizon - (origins - 1 - k) * stride
-            if cov is None:
-                fc = LSTMForecaster(**dataclasses.asdict(c)).fit(v[:o])
-                q = fc.predict_quantiles()  # (H, Q)
-            else:
-                fc = LSTMForecaster(**dataclasses.asdict(c)).fit(v[:o], covariates=cov[:o])
-                q = fc.predict_quantiles(future_covariates=cov[o:o + c.horizon])  # (H, Q)
+            fc = LSTMForecaster(**dataclasses.asdict(c)).fit(
+                v[:o], covariates=None if cov is None else cov[:o], past_covariates=None if pst is None else pst[:o])
+            q = fc.predict_quantiles(future_covariates=None if cov is None else cov[o:o + c.horizon])  # (H, Q)
             truth, hist = v[o:o + c.horizon], v[:o]
             point = q[:, c.quantiles.index(0.5)]
             rows.append({"origin": o, "mase": metrics.mase(point, truth, hist, c.period),
@@ -545,6 +605,11 @@ class LSTMForecaster:
                 tensors[f"covariates{k}"] = torch.as_tensor(a, dtype=torch.float64)
             tensors["cov_mean"] = torch.as_tensor(self.cov_mean_, dtype=torch.float64)
             tensors["cov_std"] = torch.as_tensor(self.cov_std_, dtype=torch.float64)
+        if self.past_ is not None:
+            for k, a in enumerate(self.past_):
+                tensors[f"past{k}"] = torch.as_tensor(a, dtype=torch.float64)
+            tensors["past_mean"] = torch.as_tensor(self.past_mean_, dtype=torch.float64)
+            tensors["past_std"] = torch.as_tensor(self.past_std_, dtype=torch.float64)
         meta = {"format": FORMAT, "config": json.dumps(dataclasses.asdict(self.config)),
                 "lengths": json.dumps(self.lengths), "components": json.dumps(list(self.components)),
                 "weights": json.dumps(self.weights),
@@ -578,6 +643,10 @@ class LSTMForecaster:
             if "cov_mean" in tensors:
                 fc.covariates_ = [tensors[f"covariates{k}"].numpy().copy() for k in range(len(fc.series_))]
                 fc.cov_mean_, fc.cov_std_ = tensors["cov_mean"].numpy().copy(), tensors["cov_std"].numpy().copy()
+            if "past_mean" in tensors:
+                fc.past_ = [tensors[f"past{k}"].numpy().copy() for k in range(len(fc.series_))]
+                fc.past_mean_ = tensors["past_mean"].numpy().copy()
+                fc.past_std_ = tensors["past_std"].numpy().copy()
             c = fc.config
             for k in range(c.ensemble):
                 net = fc._network(fc.lengths[k % len(fc.lengths)])
