@@ -264,6 +264,15 @@ def _as_covariate_list(covariates: Any, lengths: list[int], what: str) -> list[n
     return out
 
 
+def _standardised(raw: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Covariate arrays (N_s, C) standardised with the mean and deviation of all their rows; returns them,
+    the mean and the deviation (a constant column keeps deviation 1, so it stays constant)."""
+    rows = np.concatenate(raw)  # (sum N, C)
+    mean, std = rows.mean(axis=0), rows.std(axis=0)
+    std[std < 1e-12] = 1.0
+    return [(a - mean) / std for a in raw], mean, std
+
+
 def _as_series_list(y: Any) -> list[np.ndarray]:
     if isinstance(y, dict):
         return [_check_series(v, f"series {k!r}") for k, v in y.items()]
@@ -420,24 +429,16 @@ class LSTMForecaster:
             raise ValueError("fit: no series given")
         shortest = min(len(v) for v in series)
         self.series_ = [v.copy() for v in series]
-        covs = None
+        lengths = [len(v) for v in series]
         self.covariates_ = None
         if covariates is not None:
-            raw = _as_covariate_list(covariates, [len(v) for v in series], "covariates")
-            rows = np.concatenate(raw)  # (sum N, C)
-            self.cov_mean_, self.cov_std_ = rows.mean(axis=0), rows.std(axis=0)
-            self.cov_std_[self.cov_std_ < 1e-12] = 1.0  # a constant column stays constant
-            covs = [(a - self.cov_mean_) / self.cov_std_ for a in raw]
-            self.covariates_ = covs
-        past = None
+            self.covariates_, self.cov_mean_, self.cov_std_ = _standardised(
+                _as_covariate_list(covariates, lengths, "covariates"))
         self.past_ = None
         if past_covariates is not None:
-            raw = _as_covariate_list(past_covariates, [len(v) for v in series], "past_covariates")
-            rows = np.concatenate(raw)  # (sum N, P)
-            self.past_mean_, self.past_std_ = rows.mean(axis=0), rows.std(axis=0)
-            self.past_std_[self.past_std_ < 1e-12] = 1.0
-            past = [(a - self.past_mean_) / self.past_std_ for a in raw]
-            self.past_ = past
+            self.past_, self.past_mean_, self.past_std_ = _standardised(
+                _as_covariate_list(past_covariates, lengths, "past_covariates"))
+        covs, past = self.covariates_, self.past_
         self.components, self.weights, self.validation = ("lstm",), {"lstm": 1.0}, {}
         self.losses_ = []
         validate = c.combine == "auto" and shortest - c.horizon >= c.horizon + 5

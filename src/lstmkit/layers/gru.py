@@ -260,16 +260,7 @@ class GRU(RecurrentLayer):
             finals.append(h)
         return torch.cat(outs, dim=-1), torch.stack(finals)  # (B, T, D*H), (D, B, H)
 
-    # --- shapes and config ------------------------------------------------------------------------------
-
-    def output_shape_for(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], self.out_width) if self.return_sequences else (self.out_width,)
-
-    def compute_output_shape(self, input_shape: Shape):
-        out = super().compute_output_shape(input_shape)
-        if not self.return_state:
-            return out
-        return [out] + self._state_shapes(input_shape[0]) * len(self._suffixes)
+    # --- config ---------------------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
         cfg = {**super().get_config(), "units": self.units, "activation": self.activation,

@@ -118,6 +118,16 @@ class RecurrentLayer(Layer):
     def compute_mask(self, x: Tensor, mask: Optional[Tensor]) -> Optional[Tensor]:
         return mask if self.return_sequences else None
 
+    def output_shape_for(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], self.out_width) if self.return_sequences else (self.out_width,)
+
+    def compute_output_shape(self, input_shape: Shape):
+        """The output's shape, then with ``return_state`` each direction's states' (``_state_shapes``)."""
+        out = super().compute_output_shape(input_shape)
+        if not self.return_state:
+            return out
+        return [out] + self._state_shapes(input_shape[0]) * (2 if self.bidirectional else 1)
+
 
 @register_layer
 class LSTM(RecurrentLayer):
@@ -342,15 +352,6 @@ class LSTM(RecurrentLayer):
             h = torch.where(empty.view(1, B, 1), h0, h)
             c = torch.where(empty.view(1, B, 1), c0, c)
         return out, h, c
-
-    def output_shape_for(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], self.out_width) if self.return_sequences else (self.out_width,)
-
-    def compute_output_shape(self, input_shape: Shape):
-        out = super().compute_output_shape(input_shape)
-        if not self.return_state:
-            return out
-        return [out] + self._state_shapes(input_shape[0]) * (2 if self.bidirectional else 1)
 
     # --- Keras' weights ---------------------------------------------------------------------------------
 
