@@ -50,9 +50,9 @@ def act_grad(x, y, KIND: tl.constexpr):  # act'(x) from x and y = act(x), as csr
 @triton.jit
 def cell_fwd(z_ptr, c_ptr, pw_ptr, lnw_ptr, lnb_ptr, zc_ptr, valid_ptr,
              gates_ptr, cn_ptr, stats_ptr, hraw_ptr, cnext_ptr,
-             H, forget_bias, clip, eps, zone_p,
+             H, forget_bias, clip, eps,
              ACT: tl.constexpr, RACT: tl.constexpr, CIFG: tl.constexpr, PEEP: tl.constexpr,
-             LN: tl.constexpr, ZONE: tl.constexpr, ZONE_MASK: tl.constexpr, HAS_VALID: tl.constexpr,
+             LN: tl.constexpr, ZONE: tl.constexpr, HAS_VALID: tl.constexpr,
              CLIP: tl.constexpr, BLOCK: tl.constexpr, CT: tl.constexpr):
     row = tl.program_id(0)
     j = tl.arange(0, BLOCK)
@@ -95,11 +95,8 @@ def cell_fwd(z_ptr, c_ptr, pw_ptr, lnw_ptr, lnb_ptr, zc_ptr, valid_ptr,
         cout = cn
     hraw = o * act_fwd(cout, ACT)
     cnext = cn
-    if ZONE:  # zoneout keeps the previous value with probability p (Krueger et al. 2017)
-        if ZONE_MASK:
-            zc = tl.load(zc_ptr + row * H + j, mask=m, other=0.0).to(CT)
-        else:
-            zc = zone_p
+    if ZONE:  # zoneout keeps the previous value with probability p (Krueger et al. 2017): a mask, or p itself
+        zc = tl.load(zc_ptr + row * H + j, mask=m, other=0.0).to(CT)
         cnext = cn + zc * (c - cn)
     if HAS_VALID:  # past the sequence's end the state is frozen
         v = tl.load(valid_ptr + row)
@@ -117,9 +114,9 @@ def cell_fwd(z_ptr, c_ptr, pw_ptr, lnw_ptr, lnb_ptr, zc_ptr, valid_ptr,
 def cell_bwd(dh_ptr, dcn_ptr, z_ptr, c_ptr, gates_ptr, cn_ptr, stats_ptr, pw_ptr, lnw_ptr, lnb_ptr,
              zc_ptr, valid_ptr,
              dz_ptr, dc_ptr, dpw_ptr, dlnw_ptr, dlnb_ptr,
-             H, clip, zone_p,
+             H, clip,
              ACT: tl.constexpr, RACT: tl.constexpr, CIFG: tl.constexpr, PEEP: tl.constexpr,
-             LN: tl.constexpr, ZONE: tl.constexpr, ZONE_MASK: tl.constexpr, HAS_VALID: tl.constexpr,
+             LN: tl.constexpr, ZONE: tl.constexpr, HAS_VALID: tl.constexpr,
              CLIP: tl.constexpr, BLOCK: tl.constexpr, CT: tl.constexpr):
     row = tl.program_id(0)
     j = tl.arange(0, BLOCK)
@@ -142,10 +139,7 @@ def cell_bwd(dh_ptr, dcn_ptr, z_ptr, c_ptr, gates_ptr, cn_ptr, stats_ptr, pw_ptr
         dc_prev = tl.where(v != 0, 0.0, dnext)
         dnext = tl.where(v != 0, dnext, 0.0)
     if ZONE:
-        if ZONE_MASK:
-            zc = tl.load(zc_ptr + row * H + j, mask=m, other=0.0).to(CT)
-        else:
-            zc = zone_p
+        zc = tl.load(zc_ptr + row * H + j, mask=m, other=0.0).to(CT)
         dc_prev += zc * dnext
         dnext = (1.0 - zc) * dnext
     # h_raw = o act(c_out): dz_o and the gradient reaching c_out

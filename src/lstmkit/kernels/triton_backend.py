@@ -64,41 +64,40 @@ def _kernels():
     return k.cell_fwd, k.cell_bwd
 
 
-def _flags(cfg: LSTMConfig, w: DirectionWeights, zone_c, valid_t, dtype: torch.dtype) -> dict:
-    """The kernels' compile-time switches (each combination is compiled once); CT: the compute type."""
+def _flags(cfg: LSTMConfig, w: DirectionWeights, zoned: bool, lengths: bool, dtype: torch.dtype) -> dict:
+    """One direction's compile-time switches (each combination is compiled once); CT: the compute type."""
     import triton.language as tl
 
     return dict(ACT=activations.kernel_id(cfg.activation), RACT=activations.kernel_id(cfg.recurrent_activation),
-                CIFG=bool(cfg.cifg), PEEP=w.w_ph is not None, LN=w.ln_c_w is not None, ZONE=zone_c is not None,
-                ZONE_MASK=isinstance(zone_c, Tensor), HAS_VALID=valid_t is not None, CLIP=cfg.cell_clip > 0,
-                BLOCK=block_for(cfg.hidden_size), CT=tl.float64 if dtype == torch.float64 else tl.float32)
+                CIFG=bool(cfg.cifg), PEEP=w.w_ph is not None, LN=w.ln_c_w is not None, ZONE=zoned,
+                HAS_VALID=lengths, CLIP=cfg.cell_clip > 0, BLOCK=block_for(cfg.hidden_size),
+                CT=tl.float64 if dtype == torch.float64 else tl.float32)
 
 
 class _Cell(torch.autograd.Function):
     """One step's cell after the recurrent GEMM: z (B, G*H) pre-activations, c_{t-1} -> h_raw = o act([LN](c_t))
     (before any projection) and the carried c (zoneout and lengths applied), plus the gates (B, 4H) as a
-    non-differentiable output."""
+    non-differentiable output. ``zone_c`` is zoneout's (B, H) mask, or its probability as a tensor in eval;
+    c is float32 or float64 (the cell's dtype)."""
 
     @staticmethod
     def forward(ctx, z, c, w_ph, ln_w, ln_b, zone_c, valid_t, cfg, flags):
         B, H = c.shape
         z, c = z.contiguous(), c.contiguous()
-        f32 = torch.float32 if c.dtype != torch.float64 else c.dtype
-        gates = torch.empty(B, 4 * H, device=c.device, dtype=f32)
-        cn = torch.empty(B, H, device=c.device, dtype=f32)
-        stats = torch.empty(B, 2, device=c.device, dtype=f32)
+        gates = torch.empty(B, 4 * H, device=c.device, dtype=c.dtype)
+        cn = torch.empty_like(c)
+        stats = torch.empty(B, 2, device=c.device, dtype=c.dtype)
         hraw = torch.empty(B, H, device=c.device, dtype=z.dtype)  # the input's dtype: it feeds the next GEMM
         cnext = torch.empty_like(c)  # the cell state's dtype (float32 under bf16/fp16)
-        zc = zone_c if isinstance(zone_c, Tensor) else None
-        zp = float(zone_c) if zone_c is not None and zc is None else 0.0
+        zc = zone_c.contiguous() if zone_c is not None else None
         dummy = c  # a pointer for the absent operands (never read: their flags are off)
         cell_fwd, _ = _kernels()
         cell_fwd[(B,)](z, c, w_ph if w_ph is not None else dummy, ln_w if ln_w is not None else dummy,
-                       ln_b if ln_b is not None else dummy, zc.contiguous() if zc is not None else dummy,
+                       ln_b if ln_b is not None else dummy, zc if zc is not None else dummy,
                        valid_t if valid_t is not None else dummy, gates, cn, stats, hraw, cnext,
-                       H, float(cfg.forget_bias), float(cfg.cell_clip), float(cfg.layer_norm_eps), zp, **flags)
+                       H, float(cfg.forget_bias), float(cfg.cell_clip), float(cfg.layer_norm_eps), **flags)
         ctx.save_for_backward(z, c, gates, cn, stats, w_ph, ln_w, ln_b, zc, valid_t)
-        ctx.cfg, ctx.flags, ctx.zp = cfg, flags, zp
+        ctx.cfg, ctx.flags = cfg, flags
         ctx.mark_non_differentiable(gates)
         return hraw, cnext, gates
 
@@ -120,7 +119,7 @@ class _Cell(torch.autograd.Function):
                        ln_w if ln_w is not None else dummy, ln_b if ln_b is not None else dummy,
                        zc if zc is not None else dummy, valid_t if valid_t is not None else dummy,
                        dz, dc, dpw if dpw is not None else dummy, dlnw if dlnw is not None else dummy,
-                       dlnb if dlnb is not None else dummy, H, float(ctx.cfg.cell_clip), ctx.zp, **ctx.flags)
+                       dlnb if dlnb is not None else dummy, H, float(ctx.cfg.cell_clip), **ctx.flags)
         d_ph = None
         if w_ph is not None:  # per-row partials summed over the batch: rows i, f, o (f, o with cifg)
             d_ph = (dpw.sum(0)[1:] if G == 3 else dpw.sum(0)).to(w_ph.dtype)
@@ -136,11 +135,12 @@ def triton_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg
     # bf16/fp16: GEMMs in the input's dtype, the cell state and the cell's arithmetic in float32
     h, c = h0, (c0.float() if c0.dtype in (torch.bfloat16, torch.float16) else c0)
     outs, steps = [], []
-    zc_eval = None  # eval zoneout's probability as a tensor: a scalar argument would reach the kernel as float32
+    flags = _flags(cfg, w, noise.zone_c is not None, valid is not None, c.dtype)
+    # eval zoneout's probability as a tensor: a scalar argument would reach the kernel as float32
+    zc_eval = None if isinstance(noise.zone_c, Tensor) or noise.zone_c is None else torch.full_like(c, noise.zone_c)
     for t, a_t in enumerate(a.unbind(0)):
         zh, zc = noise.step(t)
-        if zc is not None and not isinstance(zc, Tensor):
-            zc = zc_eval = zc_eval if zc_eval is not None else torch.full_like(c, float(zc))  # (B, H)
+        zc = zc_eval if zc_eval is not None else zc  # (B, H)
         h_in = h if noise.rec_mask is None else h * noise.rec_mask  # recurrent dropout (Gal & Ghahramani 2016)
         b = torch.matmul(h_in, w.w_hh.t())  # (B, G*H): the step's recurrent GEMM
         if w.ln_hh_w is not None:
@@ -148,7 +148,6 @@ def triton_direction(x: Tensor, h0: Tensor, c0: Tensor, w: DirectionWeights, cfg
         if w.b_hh is not None:
             b = b + w.b_hh
         v_t = valid_i[t] if valid_i is not None else None
-        flags = _flags(cfg, w, zc, v_t, c.dtype)
         h_raw, c, gates = _Cell.apply(a_t + b, c, w.w_ph, w.ln_c_w, w.ln_c_b, zc, v_t, cfg, flags)
         h_new = h_raw
         if w.w_hr is not None:
