@@ -130,3 +130,46 @@ def test_file_covariates_known_in_advance(tmp_path):
     res = CliRunner().invoke(main, ["forecast", str(f), "--column", "units", "--covariates", "cost"])
     assert res.exit_code == 2 and "no column 'cost'" in res.output
     assert not (tmp_path / "never").exists()
+
+
+def _power(path, hours=120, blank_temperature_at=None):
+    """Hourly load led by the temperature an hour before: the temperature is measured, never known ahead."""
+    rng = np.random.default_rng(2)
+    temp = np.zeros(hours)
+    for t in range(1, hours):
+        temp[t] = 0.8 * temp[t - 1] + rng.normal()
+    lines = ["hour,load,temperature"]
+    for t in range(hours):
+        load = 50 + 5 * (temp[t - 1] if t else 0.0) + 0.1 * rng.normal()
+        cell = "" if t == blank_temperature_at else f"{temp[t]:.4f}"
+        lines.append(f"2024-01-{1 + t // 24:02d} {t % 24:02d}:00,{load:.4f},{cell}")
+    lines.append(f"2024-01-{1 + hours // 24:02d} {hours % 24:02d}:00,,")  # a future row: no value, no temperature
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_file_past_covariates(tmp_path):
+    f = _power(tmp_path / "power.csv", blank_temperature_at=30)
+    out = tmp_path / "past"
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "load", "--time-column", "hour", "--horizon", "6",
+                                    "--past-covariates", "temperature", "--backtest", "1", "--quick", "--out",
+                                    str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "config.json").read_text())["past_covariates"] == ["temperature"]
+    pred = (out / "predictions.csv").read_text().splitlines()
+    assert len(pred) == 1 + 6 and pred[1].split(",")[2] == "2024-01-06"  # hour 120: midnight of the sixth
+    from lstmkit.forecast import LSTMForecaster
+
+    assert LSTMForecaster.load(out / "forecaster.safetensors").n_past == 1
+    res = CliRunner().invoke(main, ["predict", str(out)])
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 6
+    newer = _power(tmp_path / "newer.csv", hours=130)  # a longer history: the saved forecaster reads it as is
+    res = CliRunner().invoke(main, ["predict", str(out), "--csv", str(newer)])
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 6, res.output
+    # one column cannot be both kinds; a missing past column is named
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "load", "--time-column", "hour", "--covariates",
+                                    "temperature", "--past-covariates", "temperature", "--out", str(tmp_path / "no")])
+    assert res.exit_code == 2 and "both a covariate known in advance and a past covariate" in res.output
+    res = CliRunner().invoke(main, ["forecast", str(f), "--column", "load", "--past-covariates", "humidity"])
+    assert res.exit_code == 2 and "no column 'humidity'" in res.output
+    assert not (tmp_path / "no").exists()

@@ -42,6 +42,11 @@ class UserError(click.ClickException):
         click.echo(f"lstmkit: error: {self.format_message()}", err=True)
 
 
+def _names(csv: str) -> tuple[str, ...]:
+    """``"a, b,"`` -> ``("a", "b")``: a comma-separated option's names."""
+    return tuple(c.strip() for c in csv.split(",") if c.strip())
+
+
 def _guard(fn, *args, **kwargs):
     """Run ``fn``; turn the errors a user's input causes into a one-line message and exit code 2."""
     from .data import DataUnavailableError
@@ -242,13 +247,16 @@ def generate(run: str, prompt: str, length: int, temperature: float, top_k: int,
 @click.option("--covariates", default="", metavar="COL1,COL2", help="Columns known in advance (prices, "
               "holidays) fed to the network; rows after a series' last value, with the value blank, give them for "
               "the forecast steps.")
+@click.option("--past-covariates", default="", metavar="COL1,COL2", help="Columns observed along with the "
+              "value (a measured temperature, related sales), read up to the last value only: no future rows "
+              "needed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="An LSTMForecaster option: steps, ensemble, hidden_size, input_size, combine, cell...")
 @click.option("--quick", is_flag=True, help="A smoke test (one small network), not a forecast to use.")
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 def forecast(csv_file: str, column: str, horizon: int, period: int, time_column: str, id_column: str,
-             quantiles: str, backtest: int, calendar: bool, covariates: str, overrides: tuple[str, ...],
-             quick: bool, out: Optional[str]) -> None:
+             quantiles: str, backtest: int, calendar: bool, covariates: str, past_covariates: str,
+             overrides: tuple[str, ...], quick: bool, out: Optional[str]) -> None:
     """Forecast your own series (one, or many in long format) with quantiles, and write predictions.csv,
     the fitted forecaster and, with --backtest, rolling-origin scores against the statistical baselines.
 
@@ -257,6 +265,7 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, time_column:
       lstmkit forecast sales.csv --column units --horizon 12 --period 12 --time-column month
       lstmkit forecast stores.csv --column y --time-column ds --id-column unique_id --backtest 3
       lstmkit forecast shop.csv --column units --time-column day --covariates price,promo --horizon 7
+      lstmkit forecast power.csv --column load --time-column hour --past-covariates temperature --horizon 24
       lstmkit predict runs/forecast-... --csv newer.csv      # forecast again from newer data
     """
     from .recipes.forecast_file import run_forecast_file
@@ -267,7 +276,7 @@ def forecast(csv_file: str, column: str, horizon: int, period: int, time_column:
         raise UserError(f"--quantiles {quantiles!r}: expected numbers separated by commas") from None
     run, metrics = _guard(run_forecast_file, csv_file, column, horizon, period, time_column=time_column,
                           id_column=id_column, quantiles=qs, backtest=backtest, calendar=calendar,
-                          covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
+                          covariates=_names(covariates), past_covariates=_names(past_covariates),
                           overrides=overrides, quick=quick, out=out)
     click.echo(f"lstmkit forecast: {metrics['series']} series, {horizon} steps; model: {metrics['components']}")
     for k, v in metrics.items():

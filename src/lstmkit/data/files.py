@@ -168,6 +168,8 @@ class TimedSeries:
     covariates: Optional[np.ndarray] = None  # (N, C): the covariate columns on the history's rows
     future_covariates: Optional[np.ndarray] = None  # (F, C): on the F rows after the last value
     covariate_names: tuple = ()
+    past_covariates: Optional[np.ndarray] = None  # (N, P): columns observed with the value, history rows only
+    past_covariate_names: tuple = ()
 
     def future(self, horizon: int) -> list:
         """The ``horizon`` timestamps after the last one."""
@@ -203,7 +205,7 @@ def _regular_step(p: Path, sid: str, times: list, rows: list[int]):
 
 def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "time", id: str = "",
                   missing: str = "interpolate", min_length: int = 2,
-                  covariates: Sequence[str] = ()) -> list[TimedSeries]:
+                  covariates: Sequence[str] = (), past_covariates: Sequence[str] = ()) -> list[TimedSeries]:
     """Series in long format (one row per series and time, like statsforecast's ``unique_id``/``ds``/``y``):
     ``id`` (optional: one series without it), ``time`` and ``value`` columns, in any row order (with
     ``time=""`` the rows are the steps, in file order).
@@ -213,7 +215,9 @@ def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "tim
     interpolation with a warning (``missing="interpolate"``) or refused (``missing="error"``). Rows after a
     series' last value (a blank value) are its *future* rows: with ``covariates`` (columns known in advance,
     such as prices or holidays) they hold the covariates of the steps to forecast (``future_covariates``), and
-    a blank covariate there is an error; without, they are ignored with a warning.
+    a blank covariate there is an error; without, they are ignored with a warning. ``past_covariates`` are
+    columns observed along with the value (a measured temperature, a competitor's sales): read on the history's
+    rows only (``past_covariates`` of the series), blanks there filled like the values, future rows ignored.
 
     >>> import tempfile, os
     >>> f = os.path.join(tempfile.mkdtemp(), "s.csv")
@@ -227,11 +231,14 @@ def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "tim
     jv = _column(p, header, value)
     jt = _column(p, header, time) if time else None
     ji = _column(p, header, id) if id else None
-    covariates = tuple(covariates)
-    for name in covariates:
+    covariates, past_covariates = tuple(covariates), tuple(past_covariates)
+    for name in covariates + past_covariates:
         if name in (value, time, id):
             raise DataFileError(f"{p}: column {name!r} cannot be both a covariate and the value, time or id column")
+    for name in set(covariates) & set(past_covariates):
+        raise DataFileError(f"{p}: column {name!r} cannot be both a covariate known in advance and a past covariate")
     jc = [_column(p, header, name) for name in covariates]
+    jp = [_column(p, header, name) for name in past_covariates]
     groups: dict[str, list] = {}
     for i, r in enumerate(rows, start=2):
         sid = (r[ji].strip() if ji is not None and ji < len(r) else "") if ji is not None else "series"
@@ -247,14 +254,15 @@ def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "tim
                 raise DataFileError(f"{p}: column {time!r}, row {i}: {err}") from None
         v = _cell(p, value, i, r[jv] if jv < len(r) else "")
         cov = [_cell(p, name, i, r[j] if j < len(r) else "") for name, j in zip(covariates, jc)]
-        groups.setdefault(sid, []).append((t, v, i, cov))
+        pst = [_cell(p, name, i, r[j] if j < len(r) else "") for name, j in zip(past_covariates, jp)]
+        groups.setdefault(sid, []).append((t, v, i, cov, pst))
     out = []
     for sid, items in groups.items():
         kinds = {isinstance(e[0], datetime.datetime) for e in items}
         if len(kinds) > 1:
             raise DataFileError(f"{p}: series {sid!r}: column {time!r} mixes dates and numbers")
         items.sort(key=lambda e: e[0])
-        for (t0, _, r0, _), (t1, _, r1, _) in zip(items, items[1:]):
+        for (t0, _, r0, *_), (t1, _, r1, *_) in zip(items, items[1:]):
             if t0 == t1:
                 raise DataFileError(f"{p}: series {sid!r}: time {t0} appears twice (rows {min(r0, r1)} and "
                                     f"{max(r0, r1)})")
@@ -280,14 +288,18 @@ def read_long_csv(path: Union[str, Path], value: str = "value", time: str = "tim
             else:
                 log.warning("%s: series %r: %d row(s) after the last value (from row %d) have no value and are "
                             "ignored", p, sid, len(vals) - n, rows_of[n])
+        pst = np.array([e[4] for e in items[:n]], dtype=np.float64).reshape(n, len(past_covariates))  # (N, P)
         vals, hist_rows, cov = vals[:n], rows_of[:n], cov[:n]
         vals = _fill(p, sid, f"column {value!r}", vals, hist_rows, missing)
         for c, name in enumerate(covariates):
             cov[:, c] = _fill(p, sid, f"covariate {name!r}", cov[:, c], hist_rows, missing)
+        for c, name in enumerate(past_covariates):
+            pst[:, c] = _fill(p, sid, f"past covariate {name!r}", pst[:, c], hist_rows, missing)
         if len(vals) < min_length:
             raise DataFileError(f"{p}: series {sid!r} has {len(vals)} values; this needs at least {min_length}")
         out.append(TimedSeries(sid, times[:n], vals, step, monthly,
-                               cov if covariates else None, future if covariates else None, covariates))
+                               cov if covariates else None, future if covariates else None, covariates,
+                               pst if past_covariates else None, past_covariates))
     return sorted(out, key=lambda s: s.id)
 
 

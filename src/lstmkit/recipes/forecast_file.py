@@ -11,6 +11,8 @@ as one global model. The run directory holds:
   from the saved or a newer history without retraining;
 * ``backtest.csv`` with ``--backtest K``: K rolling origins, refit at each, lstmkit against seasonal naive,
   exponential smoothing, Theta and the autoregression (MASE, sMAPE; pinball loss and coverage for lstmkit's quantiles);
+* with ``--covariates`` (known in advance, given on the forecast steps' rows too) and ``--past-covariates``
+  (observed with the value, history rows only) the network reads those columns as well;
 * ``forecast.png`` (history, forecast, interval), ``config.json`` and ``metrics.json``.
 """
 
@@ -58,13 +60,15 @@ def parse_options(items: Sequence[str]) -> dict:
 
 
 def read_input(path: str, column: str, time_column: str = "", id_column: str = "",
-               covariates: Sequence[str] = ()) -> list[TimedSeries]:
+               covariates: Sequence[str] = (), past_covariates: Sequence[str] = ()) -> list[TimedSeries]:
     """The file's series: long format with ``id_column``, timestamped with ``time_column``, else one column in
-    row order (steps 1, 2, ...); ``covariates`` columns ride along (see :func:`read_long_csv`)."""
+    row order (steps 1, 2, ...); ``covariates`` and ``past_covariates`` columns ride along (see
+    :func:`read_long_csv`)."""
     if id_column and not time_column:
         raise ValueError("--id-column needs --time-column (rows of several series are ordered by their time)")
-    if id_column or time_column or covariates:
-        return read_long_csv(path, column, time_column, id_column, min_length=2, covariates=covariates)
+    if id_column or time_column or covariates or past_covariates:
+        return read_long_csv(path, column, time_column, id_column, min_length=2, covariates=covariates,
+                             past_covariates=past_covariates)
     values = read_series_csv(path, column, min_length=2)
     return [TimedSeries(column, [float(k) for k in range(1, len(values) + 1)], values, 1.0)]
 
@@ -112,6 +116,13 @@ def _covariates(series: list[TimedSeries], horizon: int, calendar: bool, cut: in
     return past, future
 
 
+def _past(series: list[TimedSeries], cut: int = 0) -> Optional[dict]:
+    """The past covariates of each series' history less its last ``cut`` steps; ``None`` when there are none."""
+    if series[0].past_covariates is None:
+        return None
+    return {s.id: s.past_covariates[:len(s.values) - cut] for s in series}  # id -> (N - cut, P)
+
+
 def _fmt_time(t: Any) -> str:
     if isinstance(t, float):
         return f"{t:g}"
@@ -120,32 +131,36 @@ def _fmt_time(t: Any) -> str:
 
 def run_forecast_file(path: str, column: str, horizon: int, period: int = 1, time_column: str = "",
                       id_column: str = "", quantiles: Sequence[float] = (0.1, 0.5, 0.9), backtest: int = 0,
-                      calendar: bool = False, covariates: Sequence[str] = (), overrides: Sequence[str] = (),
-                      quick: bool = False, out: Optional[str] = None) -> tuple[Run, dict]:
+                      calendar: bool = False, covariates: Sequence[str] = (), past_covariates: Sequence[str] = (),
+                      overrides: Sequence[str] = (), quick: bool = False,
+                      out: Optional[str] = None) -> tuple[Run, dict]:
     """Fit, forecast and (optionally) backtest; returns the run and its metrics. A failure leaves no directory."""
     options = parse_options(overrides)
     if quick:
         options = {**QUICK, **options}
     config = ForecastConfig(horizon=horizon, period=period, quantiles=tuple(quantiles), **options)  # validates
-    series = read_input(path, column, time_column, id_column, covariates)
+    series = read_input(path, column, time_column, id_column, covariates, past_covariates)
     _check(series, horizon, period)
     past, future = _covariates(series, horizon, calendar)
+    observed = _past(series)
     with fresh_run(out, "forecast") as run:
         start = time.perf_counter()
         torch.manual_seed(config.seed)
         run.write_json("config.json", {
             "recipe": JOB, "quick": quick, "file": {"path": str(Path(path).resolve()), "sha256": file_sha256(
                 Path(path))}, "column": column, "time_column": time_column, "id_column": id_column,
-            "calendar": calendar, "covariates": list(covariates), "forecaster": dataclasses.asdict(config),
+            "calendar": calendar, "covariates": list(covariates), "past_covariates": list(past_covariates),
+            "forecaster": dataclasses.asdict(config),
             "overrides": list(overrides),
             "lstmkit": __version__,
             "torch": torch.__version__, "python": platform.python_version(), "command": " ".join(sys.argv)})
         opts = dataclasses.asdict(config)
         opts.pop("horizon")
-        fc = LSTMForecaster(horizon, **opts).fit({s.id: s.values for s in series}, covariates=past)
+        fc = LSTMForecaster(horizon, **opts).fit({s.id: s.values for s in series}, covariates=past,
+                                                 past_covariates=observed)
         fc.save(run.path / "forecaster.safetensors")
         q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past,
-                                 future_covariates=future)  # (S, H, Q)
+                                 future_covariates=future, past_covariates=observed)  # (S, H, Q)
         _write_predictions(run, series, q, config)
         result: dict[str, Any] = {"recipe": JOB, "quick": quick, "series": len(series), "horizon": horizon,
                                   "period": period, "input_sizes": fc.lengths, "components": "+".join(fc.components)}
@@ -182,8 +197,10 @@ def _backtest(run: Run, series: list[TimedSeries], config: ForecastConfig, origi
         cut = (origins - 1 - k) * h + h  # values held out at this origin
         hist = {s.id: s.values[:-cut] for s in series}
         past, future = _covariates(series, h, calendar, cut)
-        fc = LSTMForecaster(h, **opts).fit(hist, covariates=past)
-        q = fc.predict_quantiles(history=hist, covariates=past, future_covariates=future)  # (S, H, Q)
+        observed = _past(series, cut)
+        fc = LSTMForecaster(h, **opts).fit(hist, covariates=past, past_covariates=observed)
+        q = fc.predict_quantiles(history=hist, covariates=past, future_covariates=future,
+                                 past_covariates=observed)  # (S, H, Q)
         for s, qq in zip(series, q):
             train, truth = hist[s.id], s.values[len(s.values) - cut:len(s.values) - cut + h]
             cands = {"lstmkit": qq[:, qs.index(0.5)], "seasonal_naive": stats.seasonal_naive(train, h, m),
@@ -232,7 +249,8 @@ def predict_again(run: Run, csv_path: Optional[str] = None) -> list[dict]:
     """Forecast with a saved run: from the fitted history, or from a newer file with the run's columns."""
     cfg = run.read_json("config.json")
     fc = LSTMForecaster.load(run.path / "forecaster.safetensors")
-    columns = (cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""), cfg.get("covariates", ()))
+    columns = (cfg["column"], cfg.get("time_column", ""), cfg.get("id_column", ""), cfg.get("covariates", ()),
+               cfg.get("past_covariates", ()))
     if csv_path:
         series = read_input(csv_path, *columns)
     else:
@@ -245,7 +263,8 @@ def predict_again(run: Run, csv_path: Optional[str] = None) -> list[dict]:
         series = read_input(str(path), *columns)
     _check(series, fc.config.horizon, fc.config.period)
     past, future = _covariates(series, fc.config.horizon, bool(cfg.get("calendar")))
-    q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past, future_covariates=future)
+    q = fc.predict_quantiles(history={s.id: s.values for s in series}, covariates=past, future_covariates=future,
+                             past_covariates=_past(series))  # (S, H, Q)
     qs = fc.config.quantiles
     rows = []
     for s, qq in zip(series, q):
