@@ -15,6 +15,7 @@ EXTRAS = {
     "tensorboard": "the TensorBoard callback",
     "forecast": "lstmkit.forecast's statistical models (statsmodels)",
     "gpu": "the Triton GPU backend (triton)",
+    "deploy": "ONNX export (onnx, onnxruntime)",
 }
 
 

@@ -12,6 +12,7 @@ from . import native as _native  # noqa: F401  (registers "native")
 from . import reference as _reference  # noqa: F401  (registers "reference")
 from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily on first use)
 from . import triton_backend as _triton  # noqa: F401  (registers "triton"; GPUs, or TRITON_INTERPRET=1 on CPU)
+from . import onnx_trace as _onnx  # noqa: F401  (registers "onnx": placeholders while lstmkit.export traces)
 
 __all__ = [
     "ACTIVATIONS", "ActivationSpec", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise",

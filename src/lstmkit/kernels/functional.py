@@ -49,7 +49,7 @@ Zone = Union[Tensor, float, None]
 
 
 def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
-    return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
+    return F.layer_norm(x, weight.shape, weight, bias, eps)  # weight: (N,), the size of x's last axis
 
 
 def input_projection(x: Tensor, w: DirectionWeights, eps: float) -> Tensor:

@@ -36,6 +36,7 @@ class Request:
     packed: bool = False  # the input is a PackedSequence
     batch: int = 0  # sequences in the call (0: unknown)
     vmapped: bool = False  # inside torch.func.vmap: only backends written in torch ops can run
+    exporting: bool = False  # torch.onnx.export is tracing: the "onnx" backend's placeholders run
 
 
 def under_vmap(tensors) -> bool:
@@ -55,6 +56,7 @@ class Backend:
     name: str = ""
     description: str = ""
     priority: int = 100  # lower is tried first by "auto"
+    automatic: bool = True  # considered by "auto" (the export placeholders are chosen by the request instead)
 
     def unsupported(self, req: Request) -> Optional[str]:
         """None if this backend can run ``req``, else a short reason."""
@@ -109,6 +111,8 @@ def select_backend(name: str, req: Request) -> Selection:
     >>> select_backend("auto", Request(cfg, torch.device("cpu"), torch.float32)).backend.name in BACKENDS
     True
     """
+    if req.exporting:  # whatever backend is named: the exported graph is the same math on every backend
+        return Selection(BACKENDS["onnx"], f"onnx: {BACKENDS['onnx'].description}")
     if name != "auto":
         if name not in BACKENDS:
             raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {sorted(BACKENDS)}")
@@ -118,7 +122,7 @@ def select_backend(name: str, req: Request) -> Selection:
             raise ValueError(f"backend {name!r} cannot run this configuration: {why_not}")
         return Selection(backend, f"{name}: {backend.describe(req)} (requested)")
     passed_over = []
-    ranked = sorted(BACKENDS.values(), key=lambda b: b.priority)
+    ranked = sorted((b for b in BACKENDS.values() if b.automatic), key=lambda b: b.priority)
     for backend in ranked:
         why_not = backend.unsupported(req)
         if why_not is None:

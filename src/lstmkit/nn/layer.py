@@ -212,8 +212,13 @@ class LSTM(nn.Module):
         params = list(self.parameters())
         grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in params))
         vmapped = under_vmap([like, *(hx or ()), *self._flat_weights])
+        # torch.onnx only while a tracer runs: importing it costs time on every plain forward's first call
+        exporting = torch._C._get_tracing_state() is not None and torch.onnx.is_in_onnx_export()
+        if exporting and packed:
+            raise NotImplementedError("a PackedSequence cannot be exported to ONNX; export padded input with "
+                                      "lengths=... instead (the graph then takes a lengths input)")
         return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch,
-                       vmapped)
+                       vmapped, exporting)
 
     def backend_info(self, return_gates: bool = False, batch: int = 0) -> str:
         """Which backend a forward call would use now (device, dtype, grad mode, train/eval), for a batch of
