@@ -136,3 +136,47 @@ def test_outside_an_export_the_placeholders_never_run():
     assert "onnx" not in m.backend_info()
     with pytest.raises(ValueError, match="onnx"):
         lstmkit.LSTM(3, 6, backend="onnx")(torch.randn(2, 1, 3))
+
+
+def test_keras_style_models_with_masks(tmp_path):
+    """Embedding(mask_zero) into Bidirectional(LSTM): the graph takes any padding (left, right, gaps, none),
+    as the PyTorch model does; the declared axes stay fixed, the free ones dynamic."""
+    from lstmkit.keras import Input, layers, models
+
+    torch.manual_seed(3)
+    m = models.Sequential([Input((None,), dtype="int64"), layers.Embedding(50, 8, mask_zero=True),
+                           layers.Bidirectional(layers.LSTM(6, peephole=True, return_sequences=True)),
+                           layers.LSTM(5, layer_norm=True), layers.Dense(3, activation="softmax")])
+    m.eval()
+    path = export.onnx(m, tmp_path / "m.onnx", torch.tensor([[3, 4, 5, 0, 0], [1, 2, 3, 4, 5]]))
+    x = torch.tensor([[0, 0, 3, 4, 5, 6, 7], [1, 2, 3, 0, 0, 0, 0], [5, 0, 5, 0, 5, 5, 5], [0] * 7])
+    with torch.no_grad():
+        want = m(x)
+    _close(_run(path, {"input": x}), [want])
+
+    seed = models.Sequential([Input((100, 1)), layers.LSTM(50, activation="relu"), layers.Dense(1)]).eval()
+    path = export.onnx(seed, tmp_path / "seed.onnx", torch.randn(2, 100, 1))
+    assert ort.InferenceSession(str(path)).get_inputs()[0].shape == ["batch", 100, 1]
+
+
+def test_functional_model_and_cell(tmp_path):
+    from lstmkit.keras import Input, layers, models
+
+    torch.manual_seed(4)
+    series, static = Input((None, 3), name="series"), Input((2,), name="static")
+    out = layers.Dense(1)(layers.Concatenate()([layers.LSTM(5, cifg=True)(series),
+                                                 layers.Dense(3, activation="relu")(static)]))
+    fm = models.Model([series, static], out).eval()
+    path = export.onnx(fm, tmp_path / "fm.onnx", (torch.randn(2, 4, 3), torch.randn(2, 2)))
+    assert [i.name for i in ort.InferenceSession(str(path)).get_inputs()] == ["series", "static"]
+    a, b = torch.randn(3, 9, 3), torch.randn(3, 2)
+    with torch.no_grad():
+        want = fm(a, b)
+    _close(_run(path, {"series": a, "static": b}), [want])
+
+    cell = _randomised(lstmkit.LSTMCell(3, 6, peephole=True, layer_norm=True, proj_size=2))
+    path = export.onnx(cell, tmp_path / "cell.onnx", (torch.randn(2, 3), (torch.randn(2, 2), torch.randn(2, 6))))
+    x, h, c = torch.randn(5, 3), torch.randn(5, 2), torch.randn(5, 6)
+    with torch.no_grad():
+        want = cell(x, (h, c))
+    _close(_run(path, {"input": x, "h": h, "c": c}), want)

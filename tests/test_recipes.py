@@ -41,6 +41,29 @@ def train_quick(name: str, tmp_path, *sets: str,
     return json.loads((out / "metrics.json").read_text())
 
 
+def exports_to_onnx(run_dir) -> None:
+    """`lstmkit export RUN` writes an ONNX graph per model that onnxruntime runs like PyTorch at another batch
+    size (and sequence length, where the model leaves it free)."""
+    ort = pytest.importorskip("onnxruntime")
+    import torch
+
+    import lstmkit
+    from lstmkit.recipes.deploy import example_inputs
+
+    paths = cli("export", str(run_dir)).split()
+    assert paths and paths[0].endswith("model.onnx")
+    model = lstmkit.load_model(run_dir / "model.safetensors").eval()
+    (x,) = example_inputs(model)  # (2, T, ...)
+    free = [d is None for d in model.input_shape]
+    shape = [3] + [11 if f else d for f, d in zip(free, x.shape[1:])]
+    x = torch.randint(1, 5, shape) if not x.is_floating_point() else torch.randn(*shape)
+    with torch.no_grad():
+        want = model(x).numpy()
+    sess = ort.InferenceSession(paths[0])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+
+
 def test_mnist_rows_learns_and_predicts(tmp_path):
     m = train_quick("mnist-rows", tmp_path)
     assert m["test_accuracy"] > 0.3 > m["majority_class_accuracy"]  # chance is about 0.11
@@ -53,6 +76,7 @@ def test_mnist_rows_learns_and_predicts(tmp_path):
     assert 0 <= row["digit"] <= 9
     out = cli("evaluate", str(tmp_path / "mnist-rows"))  # recomputed from the model file and the test set
     assert "recomputed" in out and f"test_accuracy                {m['test_accuracy']:.4f}" in out
+    exports_to_onnx(tmp_path / "mnist-rows")
 
 
 def test_forecast_beats_seasonal_naive(tmp_path):
@@ -69,6 +93,8 @@ def test_forecast_beats_seasonal_naive(tmp_path):
     fc = LSTMForecaster.load(tmp_path / "forecast" / "forecaster.safetensors")  # the fitted model, reloadable
     assert fc.config.horizon == 12 and "+".join(fc.components) == m["components"]
     assert 0.0 <= m["lstm_coverage_80"] <= 1.0
+    res = CliRunner().invoke(main, ["export", str(tmp_path / "forecast")])
+    assert res.exit_code == 2 and "holds a forecaster" in res.output
 
 
 def test_sentiment_learns_and_predicts(tmp_path):
@@ -80,6 +106,7 @@ def test_sentiment_learns_and_predicts(tmp_path):
               "dull, boring and far too long")
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["label"] in ("fresh", "rotten") for r in rows] == [True, True]
+    exports_to_onnx(tmp_path / "sentiment")
 
 
 def test_shakespeare_learns_and_generates(tmp_path):
@@ -93,17 +120,20 @@ def test_shakespeare_learns_and_generates(tmp_path):
     assert again == text  # seeded sampling is reproducible
     res = CliRunner().invoke(main, ["generate", str(tmp_path / "shakespeare"), "--prompt", "ROMEO\u00e9"])
     assert res.exit_code == 2 and "characters the model never saw" in res.output
+    exports_to_onnx(tmp_path / "shakespeare")
 
 
 def test_japanese_vowels_learns(tmp_path):
     m = train_quick("japanese-vowels", tmp_path)
     assert m["test_accuracy"] > 0.8
+    exports_to_onnx(tmp_path / "japanese-vowels")
 
 
 def test_activity_learns(tmp_path):
     m = train_quick("activity", tmp_path)
     assert m["test_recording_accuracy"] > m["majority_class_accuracy"] + 0.15
     assert len(m["confusion_matrix"]) == 7
+    exports_to_onnx(tmp_path / "activity")
 
 
 # --- configuration and CLI errors ----------------------------------------------------------------------

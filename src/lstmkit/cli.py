@@ -54,7 +54,8 @@ def _guard(fn, *args, **kwargs):
 
     try:
         return fn(*args, **kwargs)
-    except (ValueError, TypeError, FileNotFoundError, CheckpointError, DataUnavailableError) as err:
+    except (ValueError, TypeError, FileNotFoundError, CheckpointError, DataUnavailableError, ImportError,
+            NotImplementedError) as err:
         raise UserError(str(err)) from err
 
 
@@ -176,6 +177,26 @@ def evaluate(run: str) -> None:
     r, recipe = _open_run(run)
     _guard(lstmkit.load_model, r.model_path)
     _summary(r, _guard(recipe.evaluate, r))
+
+
+@main.command("export", context_settings=CONTEXT)
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the files here instead of "
+              "into the run directory.")
+def export_cmd(run: str, fmt: str, out: Optional[str]) -> None:
+    """Export a trained run's model (every ensemble member) to ONNX: model.onnx, model-1.onnx, ... with
+    dynamic batch and sequence length, each checked by onnxruntime against PyTorch before it is written.
+
+    \b
+    Example:
+      lstmkit export runs/sentiment-...
+      python -c "import onnxruntime as ort; print(ort.InferenceSession('runs/sentiment-.../model.onnx').get_inputs())"
+    """
+    from .recipes.deploy import export_run
+
+    for path in _guard(export_run, _open_dir(run), fmt, out):
+        click.echo(str(path))
 
 
 @main.command(context_settings=CONTEXT)

@@ -283,19 +283,42 @@ def _flatten(obj) -> list[Tensor]:
     raise TypeError(f"cannot export a model output of type {type(obj).__name__}")
 
 
+def _declared_shapes(model: nn.Module) -> Optional[list[tuple]]:
+    """The input shapes a Keras-style model declares (None for the batch and every free axis)."""
+    from ..models import Model, Sequential
+
+    if isinstance(model, Sequential):
+        return [(None, *model.input_shape)] if model.input_shape is not None else None
+    if isinstance(model, Model):
+        return [tuple(t.shape) for t in model.inputs]
+    return None
+
+
 def _default_names(model: nn.Module, n_in: int, n_out: int, kwargs: Mapping[str, Any]) -> tuple[list, list]:
-    from ..nn import LSTM
+    from ..models import Model, Sequential
+    from ..nn import LSTM, LSTMCell
 
     if isinstance(model, LSTM):
         ins = ["input", "h_0", "c_0"][:n_in - len(kwargs)] + list(kwargs)
         return ins, ["output", "h_n", "c_n"][:n_out]
+    if isinstance(model, LSTMCell):
+        return ["input", "h", "c"][:n_in], ["h_next", "c_next"][:n_out]
+    if isinstance(model, Model) and not isinstance(model, Sequential) and len(model.input_names) == n_in:
+        outs = list(model.output_names) if len(model.output_names) == n_out else None
+        return [_safe(n) for n in model.input_names], outs or [f"output_{k}" for k in range(n_out)]
     ins = ["input"] if n_in - len(kwargs) == 1 else [f"input_{k}" for k in range(n_in - len(kwargs))]
     return ins + list(kwargs), ["output"] if n_out == 1 else [f"output_{k}" for k in range(n_out)]
 
 
-def _dynamic_axes(model: nn.Module, names: Sequence[str], tensors: Sequence[Tensor]) -> dict[str, dict[int, str]]:
-    """An lstmkit.LSTM's batch and time axes (its states' layer axis stays fixed); for other models every axis
-    but the feature axis (the last) of floating-point tensors."""
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in str(name)) or "input"
+
+
+def _dynamic_axes(model: nn.Module, names: Sequence[str], tensors: Sequence[Tensor],
+                  declared: Optional[list[tuple]] = None) -> dict[str, dict[int, str]]:
+    """An lstmkit.LSTM's batch and time axes (its states' layer axis stays fixed); a Keras-style model's batch
+    and the axes its inputs leave free; for other models every axis but the feature axis (the last) of
+    floating-point tensors."""
     from ..nn import LSTM
 
     if isinstance(model, LSTM):
@@ -304,9 +327,13 @@ def _dynamic_axes(model: nn.Module, names: Sequence[str], tensors: Sequence[Tens
                  **{n: {1: "batch"} for n in ("h_0", "c_0", "h_n", "c_n")}}
         return {n: known[n] for n in names if n in known}
     axes = {}
-    for name, t in zip(names, tensors):
+    for j, (name, t) in enumerate(zip(names, tensors)):
+        if declared is not None and j < len(declared) and len(declared[j]) == t.dim():
+            axes[name] = {k: ("batch" if k == 0 else f"{name}_dim{k}") for k, d in enumerate(declared[j])
+                          if d is None}
+            continue
         keep = t.dim() - 1 if (t.is_floating_point() and t.dim() > 1) else t.dim()
-        axes[name] = {k: f"{name}_dim{k}" for k in range(keep)}
+        axes[name] = {k: ("batch" if k == 0 else f"{name}_dim{k}") for k in range(keep)}
     return axes
 
 
@@ -359,7 +386,7 @@ def onnx(model: nn.Module, path: Union[str, Path], example_input: Any, *, kwargs
         raise ValueError(f"the model takes {len(flat_in)} input tensor(s) and returns {len(expected)}; got "
                          f"{len(ins)} input name(s) and {len(outs)} output name(s)")
     axes = dict(dynamic_axes) if dynamic_axes is not None else {
-        **_dynamic_axes(model, ins, flat_in), **_dynamic_axes(model, outs, expected)}
+        **_dynamic_axes(model, ins, flat_in, _declared_shapes(model)), **_dynamic_axes(model, outs, expected)}
     buf = io.BytesIO()
     with recording() as records, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings

@@ -40,6 +40,12 @@ ONNX_ACTIVATIONS: dict[str, tuple[str, Optional[float], Optional[float]]] = {
 _SYMMETRIC_GATES = ("sigmoid", "hard_sigmoid", "hard_sigmoid_legacy")
 
 
+def exporting() -> bool:
+    """Whether ``torch.onnx.export`` is tracing now: code with data-dependent Python branches (masks) takes
+    its branch-free form then. Cheap outside a trace (torch.onnx is only touched while a tracer runs)."""
+    return torch._C._get_tracing_state() is not None and torch.onnx.is_in_onnx_export()
+
+
 def lstm_operator_reason(cfg: LSTMConfig) -> Optional[str]:
     """None when one direction of ``cfg`` (in eval mode) is exactly the ONNX ``LSTM`` operator, else why not.
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..kernels.config import LSTMConfig, keyword_signature
+from ..kernels.onnx_trace import exporting
 from ..nn import LSTM as CoreLSTM
 from .base import Layer, Shape, register_layer, serialize_layer
 from .initializers import get_initializer, initializer_spec, regularizer_spec
@@ -41,6 +42,13 @@ def valid_steps_first(x: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
     front in order (unchanged when right-padded already), and the lengths (B,)."""
     B, T, I = x.shape
     lengths = m.sum(1)  # (B,)
+    if exporting():  # no data-dependent branch in a traced graph: the stable order by scatter, always
+        valid_pos = m.long().cumsum(1) - 1  # (B, T): where a valid step goes
+        pad_pos = lengths.unsqueeze(1) + (~m).long().cumsum(1) - 1  # (B, T): where a padded step goes
+        dest = torch.where(m, valid_pos, pad_pos)
+        steps = torch.arange(T, device=m.device).unsqueeze(0).expand(B, T)  # (B, T)
+        order = torch.zeros_like(steps).scatter(1, dest, steps)  # (B, T): the step at each new position
+        return x.gather(1, order.unsqueeze(-1).expand(B, T, I)), lengths
     right_padded = torch.equal(m, torch.arange(T, device=m.device).unsqueeze(0) < lengths.unsqueeze(1))
     if not right_padded:
         order = torch.argsort((~m).to(torch.uint8), dim=1, stable=True)  # (B, T): valid steps first
@@ -320,7 +328,7 @@ class LSTM(RecurrentLayer):
         if self.go_backwards:  # Keras flips the whole time axis, mask included
             x = x.flip(1)  # (B, T, I)
             m = m.flip(1) if m is not None else None
-        if m is not None and bool(m.all()):
+        if m is not None and not exporting() and bool(m.all()):
             m = None
         with self._own_random_stream():
             if self.dropout > 0 and self.training:
@@ -346,7 +354,7 @@ class LSTM(RecurrentLayer):
         x, lengths = valid_steps_first(x, m)  # (B, T, I), (B,)
         empty = lengths == 0
         out, (h, c) = self.lstm(x, hx, lengths=lengths.clamp(min=1).cpu())  # out (B, T, D*P)
-        if bool(empty.any()):  # an all-masked sequence keeps its initial state
+        if exporting() or bool(empty.any()):  # an all-masked sequence keeps its initial state
             h0 = hx[0] if hx is not None else torch.zeros_like(h)
             c0 = hx[1] if hx is not None else torch.zeros_like(c)
             h = torch.where(empty.view(1, B, 1), h0, h)

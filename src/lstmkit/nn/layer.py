@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from ..kernels import Gates, LSTMConfig, Request, StackWeights, select_backend, under_vmap
 from ..kernels.config import keyword_signature
+from ..kernels.onnx_trace import exporting as export_tracing
 from ..errors import DTypeError, ShapeError
 from .params import create_parameters, direction_weights, parameter_shapes, reset_parameters
 
@@ -212,8 +213,7 @@ class LSTM(nn.Module):
         params = list(self.parameters())
         grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in params))
         vmapped = under_vmap([like, *(hx or ()), *self._flat_weights])
-        # torch.onnx only while a tracer runs: importing it costs time on every plain forward's first call
-        exporting = torch._C._get_tracing_state() is not None and torch.onnx.is_in_onnx_export()
+        exporting = export_tracing()
         if exporting and packed:
             raise NotImplementedError("a PackedSequence cannot be exported to ONNX; export padded input with "
                                       "lengths=... instead (the graph then takes a lengths input)")
