@@ -430,3 +430,52 @@ def _verify(data: bytes, ins: list[str], flat_in: list[Tensor], outs: list[str],
             raise RuntimeError(f"the exported graph's output {name!r} differs from PyTorch's on the example "
                                f"(largest difference {err}); nothing was written. Please report this with the "
                                "model's configuration")
+
+
+class OnnxStream:
+    """Streaming with onnxruntime: an exported :class:`lstmkit.LSTM` graph with state inputs (``h_0``, ``c_0``;
+    see :func:`onnx_stream`) run chunk by chunk, its ``h_n``, ``c_n`` fed back, as :class:`lstmkit.Stream`
+    does in PyTorch. Chunks are batched, (T, B, I) (or (B, T, I) for a batch_first LSTM)."""
+
+    def __init__(self, path: Union[str, Path], threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        names = [i.name for i in self.session.get_inputs()]
+        if names[:3] != ["input", "h_0", "c_0"]:
+            raise ValueError(f"{path}: a streaming graph takes input, h_0, c_0 (export it with export.onnx_stream); "
+                             f"this one takes {', '.join(names)}")
+        shapes = {i.name: i.shape for i in self.session.get_inputs()}
+        self._layers, self._p, self._h = shapes["h_0"][0], shapes["h_0"][2], shapes["c_0"][2]
+        self.state: Optional[tuple[np.ndarray, np.ndarray]] = None
+
+    def __call__(self, chunk: np.ndarray, batch_axis: int = 1) -> np.ndarray:
+        chunk = np.ascontiguousarray(chunk, dtype=np.float32)
+        if self.state is None:
+            B = chunk.shape[batch_axis]
+            self.state = (np.zeros((self._layers, B, self._p), np.float32),
+                          np.zeros((self._layers, B, self._h), np.float32))
+        out, h, c = self.session.run(None, {"input": chunk, "h_0": self.state[0], "c_0": self.state[1]})
+        self.state = (h, c)
+        return out
+
+    def reset(self) -> None:
+        self.state = None
+
+
+def onnx_stream(lstm: nn.Module, path: Union[str, Path], **kwargs: Any) -> Path:
+    """Export an :class:`lstmkit.LSTM` for streaming: a graph taking ``input`` and the state ``h_0``, ``c_0``
+    and returning ``output``, ``h_n``, ``c_n`` (run it with :class:`OnnxStream`)."""
+    from ..nn import LSTM
+
+    if not isinstance(lstm, LSTM):
+        raise TypeError(f"onnx_stream exports an lstmkit.LSTM, got {type(lstm).__name__}")
+    if lstm.bidirectional:
+        raise ValueError("a bidirectional LSTM cannot stream (it reads each sequence from its end)")
+    cfg, p = lstm.config, next(lstm.parameters())
+    x = torch.zeros((2, 3, cfg.input_size) if cfg.batch_first else (3, 2, cfg.input_size), dtype=p.dtype)
+    state = (torch.zeros(cfg.num_layers, 2, cfg.out_size, dtype=p.dtype),
+             torch.zeros(cfg.num_layers, 2, cfg.hidden_size, dtype=p.dtype))
+    return onnx(lstm, path, (x, state), **kwargs)

@@ -6,7 +6,8 @@ Nothing here knows about ``torch.nn.Module``; :mod:`lstmkit.nn` builds the layer
 from .activations import ACTIVATIONS, ActivationSpec, register_activation, resolve_activation
 from .config import LSTMConfig
 from .functional import DirectionWeights, Gates, cell_step, input_projection
-from .registry import BACKENDS, Backend, Request, Selection, StackWeights, register, select_backend, under_vmap
+from .registry import (BACKENDS, Backend, Request, Selection, StackWeights, graph_capture, register, select_backend,
+                       under_vmap)
 from .stack import Noise, run_stack, sample_noise
 from . import native as _native  # noqa: F401  (registers "native")
 from . import reference as _reference  # noqa: F401  (registers "reference")
@@ -16,6 +17,6 @@ from . import onnx_trace as _onnx  # noqa: F401  (registers "onnx": placeholders
 
 __all__ = [
     "ACTIVATIONS", "ActivationSpec", "BACKENDS", "Backend", "DirectionWeights", "Gates", "LSTMConfig", "Noise",
-    "Request", "Selection", "StackWeights", "cell_step", "input_projection", "register", "register_activation",
-    "resolve_activation", "run_stack", "sample_noise", "select_backend", "under_vmap",
+    "Request", "Selection", "StackWeights", "cell_step", "graph_capture", "input_projection", "register",
+    "register_activation", "resolve_activation", "run_stack", "sample_noise", "select_backend", "under_vmap",
 ]

@@ -585,6 +585,8 @@ class FusedCPUBackend(Backend):
             return f"fused runs on CPU only (tensors on {req.device.type})"
         if req.vmapped:
             return "the fused C++ kernel cannot run inside torch.func.vmap"
+        if req.capture in ("trace", "export"):
+            return f"torch.{'jit.trace' if req.capture == 'trace' else 'export'} cannot see inside the fused C++ kernel"
         if req.dtype not in (torch.float32, torch.float64):
             return f"fused supports float32 and float64, not {req.dtype}"
         for what in ("activation", "recurrent_activation"):

@@ -48,6 +48,10 @@ class NativeBackend(Backend):
             reasons.append("return_gates")
         if req.vmapped:
             reasons.append("torch.func.vmap (torch's LSTM kernel has no batching rule)")
+        if req.capture == "compile" and req.grad and req.device.type == "cpu":
+            # torch 2.13's inductor fails on the oneDNN LSTM's autograd decomposition when called from a module
+            # (TypeError: expected Tensor() for op mkldnn_rnn_layer); the fused kernel compiles as an opaque op
+            reasons.append("torch.compile with autograd on CPU (inductor cannot lower oneDNN's LSTM backward)")
         if not req.dtype.is_floating_point:
             reasons.append(f"dtype {req.dtype}")
         if reasons:

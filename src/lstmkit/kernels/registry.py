@@ -37,6 +37,16 @@ class Request:
     batch: int = 0  # sequences in the call (0: unknown)
     vmapped: bool = False  # inside torch.func.vmap: only backends written in torch ops can run
     exporting: bool = False  # torch.onnx.export is tracing: the "onnx" backend's placeholders run
+    capture: str = ""  # "trace" (torch.jit.trace), "export" (torch.export), "compile" (torch.compile) or ""
+
+
+def graph_capture() -> str:
+    """Which graph capture is running the forward now: "export", "compile", "trace" or "" (eager)."""
+    if torch.compiler.is_exporting():
+        return "export"
+    if torch.compiler.is_compiling():
+        return "compile"
+    return "trace" if torch.jit.is_tracing() else ""
 
 
 def under_vmap(tensors) -> bool:

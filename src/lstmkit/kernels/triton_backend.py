@@ -188,6 +188,8 @@ class TritonBackend(Backend):
             return f"triton runs on CUDA/ROCm devices, not {req.device.type}"
         if req.vmapped:
             return "the Triton kernels cannot run inside torch.func.vmap"
+        if req.capture in ("trace", "export"):
+            return f"torch.{'jit.trace' if req.capture == 'trace' else 'export'} cannot see inside the Triton kernels"
         if req.dtype not in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             return f"triton runs float32, bfloat16, float16 (and float64), not {req.dtype}"
         if req.return_gates and req.grad:

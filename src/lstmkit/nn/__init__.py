@@ -1,6 +1,7 @@
-"""Modules: the LSTM layer (with its torch.nn.LSTM converters) and the single-step cell."""
+"""Modules: the LSTM layer (with its torch.nn.LSTM converters), the single-step cell, and streaming."""
 
 from .cell import LSTMCell
 from .layer import LSTM
+from .stream import Stream
 
-__all__ = ["LSTM", "LSTMCell"]
+__all__ = ["LSTM", "LSTMCell", "Stream"]

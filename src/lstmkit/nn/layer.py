@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
-from ..kernels import Gates, LSTMConfig, Request, StackWeights, select_backend, under_vmap
+from ..kernels import Gates, LSTMConfig, Request, StackWeights, graph_capture, select_backend, under_vmap
 from ..kernels.config import keyword_signature
 from ..kernels.onnx_trace import exporting as export_tracing
 from ..errors import DTypeError, ShapeError
@@ -154,6 +154,20 @@ class LSTM(nn.Module):
                                       f"{route}")
         super().__setattr__(name, value)
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` cannot compile this module (its forward dispatches to kernels in Python, with
+        keyword options): raise saying which routes work, rather than torch's error about the signature.
+        (Returning a ``torch.nn.LSTM`` here would let a vanilla one script, but torch.jit.script swaps the
+        returned module into the caller's model in place, so the user's model would change under them.)"""
+        cfg = self.config
+        vanilla = cfg.is_vanilla_math and cfg.zoneout == 0
+        raise NotImplementedError(
+            f"torch.jit.script cannot compile lstmkit.LSTM({self.extra_repr()}): its forward dispatches to kernels "
+            "in Python. Use torch.jit.trace, torch.export.export or torch.compile (all tested), or "
+            "lstmkit.export.onnx for deployment outside PyTorch"
+            + ("; or script a model holding its .to_torch() copy (this LSTM has torch.nn.LSTM's math)" if vanilla
+               else ""))
+
     @classmethod
     def from_config(cls, config: LSTMConfig, device=None, dtype=None) -> "LSTM":
         fields = {f: getattr(config, f) for f in config.__dataclass_fields__}
@@ -218,7 +232,7 @@ class LSTM(nn.Module):
             raise NotImplementedError("a PackedSequence cannot be exported to ONNX; export padded input with "
                                       "lengths=... instead (the graph then takes a lengths input)")
         return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch,
-                       vmapped, exporting)
+                       vmapped, exporting, "" if exporting else graph_capture())
 
     def backend_info(self, return_gates: bool = False, batch: int = 0) -> str:
         """Which backend a forward call would use now (device, dtype, grad mode, train/eval), for a batch of
