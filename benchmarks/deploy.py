@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 import lstmkit
@@ -67,7 +66,7 @@ def bench(H: int, layers: int, frames: int, chunk: int, reps: int) -> list[dict]
         xc = torch.randn(chunk, 1, FEATURES)
         per_frame = {k: [] for k in impls}
         per_chunk = {k: [] for k in impls}
-        for name, (feed, reset) in impls.items():  # warm-up
+        for feed, reset in impls.values():  # warm-up
             feed(x[:1])
             feed(xc)
             reset()
@@ -101,9 +100,10 @@ def main() -> None:
     shapes = [(256, 1)] if args.quick else [(256, 1), (512, 1), (256, 2)]
     frames, chunk, reps = (50, 100, 3) if args.quick else (200, 100, 15)
     rows = [r for H, L in shapes for r in bench(H, L, frames, chunk, reps)]
-    lines = [f"# Streaming latency at batch 1, one thread\n",
-             f"`python benchmarks/deploy.py{' --quick' if args.quick else ''}`; {platform.processor() or platform.machine()}, "
-             f"Python {platform.python_version()}, torch {torch.__version__}, onnxruntime "
+    lines = ["# Streaming latency at batch 1, one thread\n",
+             f"`python benchmarks/deploy.py{' --quick' if args.quick else ''}`; "
+             f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, torch "
+             f"{torch.__version__}, onnxruntime "
              f"{__import__('onnxruntime').__version__}. {FEATURES} features per frame; per frame: {frames} frames fed "
              f"one at a time with the state carried; per chunk: one call on {chunk} frames. Medians of {reps} "
              "interleaved repetitions, CPU time; ratios to torch.nn.LSTM on the same shape (lower is faster).\n",

@@ -127,6 +127,13 @@ def test_japanese_vowels_learns(tmp_path):
     m = train_quick("japanese-vowels", tmp_path)
     assert m["test_accuracy"] > 0.8
     exports_to_onnx(tmp_path / "japanese-vowels")
+    out = cli("quantize", str(tmp_path / "japanese-vowels"), "--out", str(tmp_path / "int8"))
+    acc = {k: float(v) for k, v in zip(("float32", "int8"), out.split("test accuracy: ")[1].split()[::2])}
+    assert abs(acc["int8"] - acc["float32"]) < 0.02 and abs(acc["float32"] - m["test_accuracy"]) < 1e-4
+    import lstmkit
+
+    q = lstmkit.load_model(tmp_path / "int8" / "model-int8.safetensors")
+    assert any(isinstance(mod, lstmkit.QuantizedLSTM) for mod in q.modules())
 
 
 def test_activity_learns(tmp_path):

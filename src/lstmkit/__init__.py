@@ -8,11 +8,11 @@ torch.Size([10, 100, 50])
 """
 
 from .kernels import BACKENDS, Gates, LSTMConfig, select_backend
-from .nn import LSTM, LSTMCell, Stream
+from .nn import LSTM, LSTMCell, QuantizedLSTM, Stream, quantize
 from . import convert, layers
 from .models import Model, Sequential, load_model
 
 from ._version import __version__
 
-__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "Model", "Sequential", "Stream", "convert",
-           "layers", "load_model", "select_backend", "__version__"]
+__all__ = ["BACKENDS", "Gates", "LSTM", "LSTMCell", "LSTMConfig", "Model", "QuantizedLSTM", "Sequential", "Stream",
+           "convert", "layers", "load_model", "quantize", "select_backend", "__version__"]

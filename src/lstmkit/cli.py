@@ -179,6 +179,29 @@ def evaluate(run: str) -> None:
     _summary(r, _guard(recipe.evaluate, r))
 
 
+@main.command("quantize", context_settings=CONTEXT)
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the files here instead of "
+              "into the run directory.")
+def quantize_cmd(run: str, out: Optional[str]) -> None:
+    """int8 copies of a trained run's models (model-int8.safetensors, ...; about 4x smaller, load them with
+    lstmkit.load_model), and for classifiers the test accuracy of the float and the int8 models.
+
+    \b
+    Example:
+      lstmkit quantize runs/japanese-vowels-...
+    """
+    from .recipes.deploy import quantize_run
+
+    res = _guard(quantize_run, _open_dir(run), out)
+    for f in res["files"]:
+        click.echo(f)
+    click.echo(f"  weights: {res['float_bytes'] / 1024:.0f} KiB float32 -> {res['int8_bytes'] / 1024:.0f} KiB int8 "
+               f"({res['float_bytes'] / res['int8_bytes']:.1f}x smaller)")
+    if "test_accuracy_int8" in res:
+        click.echo(f"  test accuracy: {res['test_accuracy_float32']:.4f} float32, {res['test_accuracy_int8']:.4f} int8")
+
+
 @main.command("export", context_settings=CONTEXT)
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)

@@ -32,6 +32,7 @@ from .layers import Bidirectional, Layer, deserialize_layer, serialize_layer
 from .layers.recurrent import RecurrentLayer
 from .layers.base import Shape
 from .layers.functional import Input, KerasTensor, layer_name, substitute, topological_nodes
+from .nn.quantized import is_quantized, quantize_in_place
 from .train import Callback, History, Trainer, TrainOptions
 from .train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .train.inputs import as_checked_tensor
@@ -494,11 +495,15 @@ class Model(nn.Module):
         """One safetensors file: weights, JSON config, compile settings and optimizer state. Atomic."""
         if not self.built:
             raise ValueError("the model is not built yet (give input_shape or call it once) and cannot be saved")
+        if is_quantized(self):
+            include_optimizer = False  # an int8 model does not train: no optimizer state to keep
         if self.trainer is not None:
             tensors, meta = self.trainer.state_tensors(include_optimizer)
         else:
             tensors, meta = {f"model.{k}": v for k, v in self.state_dict().items()}, {}
         meta["model_config"] = self.get_config()
+        if is_quantized(self):
+            meta["quantized"] = "int8"  # load_model quantizes the rebuilt model before loading these weights
         meta["compile_config"] = self.compile_config
         meta["lstmkit_version"] = _version()
         save_checkpoint(path, tensors, meta)
@@ -718,10 +723,17 @@ def load_model(path: str, compile: bool = True) -> Model:
                               "save_checkpoint?); build the model and use load_weights")
     # First on the meta device, which allocates nothing: a header whose architecture does not match its own
     # tensors (an Embedding claiming 300M rows, say) is an error before a byte of parameters is allocated.
+    quantized = meta.get("quantized")
+    if quantized not in (None, "int8"):
+        raise CheckpointError(f"{path}: unknown quantization {quantized!r} (this lstmkit reads int8)")
     with torch.device("meta"):
         skeleton = _rebuild(cfg, path)
+        if quantized:
+            quantize_in_place(skeleton)
     check_weights_fit({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, tensors, str(path))
     model = _rebuild(cfg, path)
+    if quantized:
+        quantize_in_place(model)
     cc = meta.get("compile_config")
     if compile and cc:
         model.compile(**cc)

@@ -13,6 +13,7 @@ from . import native as _native  # noqa: F401  (registers "native")
 from . import reference as _reference  # noqa: F401  (registers "reference")
 from . import fused as _fused  # noqa: F401  (registers "fused"; compiles lazily on first use)
 from . import triton_backend as _triton  # noqa: F401  (registers "triton"; GPUs, or TRITON_INTERPRET=1 on CPU)
+from . import int8 as _int8  # noqa: F401  (registers "int8": a quantized LSTM's weights, torch's int8 kernel)
 from . import onnx_trace as _onnx  # noqa: F401  (registers "onnx": placeholders while lstmkit.export traces)
 
 __all__ = [

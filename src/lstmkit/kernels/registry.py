@@ -38,6 +38,7 @@ class Request:
     vmapped: bool = False  # inside torch.func.vmap: only backends written in torch ops can run
     exporting: bool = False  # torch.onnx.export is tracing: the "onnx" backend's placeholders run
     capture: str = ""  # "trace" (torch.jit.trace), "export" (torch.export), "compile" (torch.compile) or ""
+    int8: bool = False  # the module holds int8 weights (lstmkit.quantize): the "int8" backend applies
 
 
 def graph_capture() -> str:
@@ -58,6 +59,7 @@ def under_vmap(tensors) -> bool:
 class StackWeights(NamedTuple):
     layers: Sequence[Sequence[DirectionWeights]]  # layers[k][d]
     flat: Sequence[Tensor]  # torch.nn.LSTM's _flat_weights order, for kernels that take that
+    packed: Optional[Sequence] = None  # a quantized LSTM's int8 cell parameters, one per layer and direction
 
 
 class Backend:
@@ -67,6 +69,10 @@ class Backend:
     description: str = ""
     priority: int = 100  # lower is tried first by "auto"
     automatic: bool = True  # considered by "auto" (the export placeholders are chosen by the request instead)
+
+    def applies(self, req: Request) -> bool:
+        """Whether "auto" considers this backend for ``req`` at all (not listed among the skipped otherwise)."""
+        return True
 
     def unsupported(self, req: Request) -> Optional[str]:
         """None if this backend can run ``req``, else a short reason."""
@@ -132,7 +138,7 @@ def select_backend(name: str, req: Request) -> Selection:
             raise ValueError(f"backend {name!r} cannot run this configuration: {why_not}")
         return Selection(backend, f"{name}: {backend.describe(req)} (requested)")
     passed_over = []
-    ranked = sorted((b for b in BACKENDS.values() if b.automatic), key=lambda b: b.priority)
+    ranked = sorted((b for b in BACKENDS.values() if b.automatic and b.applies(req)), key=lambda b: b.priority)
     for backend in ranked:
         why_not = backend.unsupported(req)
         if why_not is None:

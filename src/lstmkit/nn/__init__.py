@@ -2,6 +2,7 @@
 
 from .cell import LSTMCell
 from .layer import LSTM
+from .quantized import QuantizedLSTM, quantize
 from .stream import Stream
 
-__all__ = ["LSTM", "LSTMCell", "Stream"]
+__all__ = ["LSTM", "LSTMCell", "QuantizedLSTM", "Stream", "quantize"]

@@ -81,6 +81,7 @@ class LSTM(nn.Module):
 
     # every option LSTMConfig declares beyond torch.nn.LSTM's arguments
     OPTIONS = LSTMConfig.option_names("variant", "setup")
+    _INT8 = False  # QuantizedLSTM: int8 weights the "int8" backend runs
 
     def __init__(
         self,
@@ -226,13 +227,13 @@ class LSTM(nn.Module):
                  hx=None) -> Request:
         params = list(self.parameters())
         grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in params))
-        vmapped = under_vmap([like, *(hx or ()), *self._flat_weights])
+        vmapped = under_vmap([like, *(hx or ()), *self._vmap_probe()])
         exporting = export_tracing()
         if exporting and packed:
             raise NotImplementedError("a PackedSequence cannot be exported to ONNX; export padded input with "
                                       "lengths=... instead (the graph then takes a lengths input)")
         return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch,
-                       vmapped, exporting, "" if exporting else graph_capture())
+                       vmapped, exporting, "" if exporting else graph_capture(), self._INT8)
 
     def backend_info(self, return_gates: bool = False, batch: int = 0) -> str:
         """Which backend a forward call would use now (device, dtype, grad mode, train/eval), for a batch of
@@ -246,7 +247,7 @@ class LSTM(nn.Module):
         >>> LSTM(4, 8, peephole=True).backend_info().split(":")[0] != 'native'
         True
         """
-        req = self._request(self.weight_ih_l0, return_gates, batch=batch)
+        req = self._request(self._weight_like(), return_gates, batch=batch)
         return select_backend(self.config.backend, req).reason
 
     # ---- forward --------------------------------------------------------------------------------------
@@ -279,8 +280,16 @@ class LSTM(nn.Module):
             h0, c0 = h0.unsqueeze(1), c0.unsqueeze(1)
         return h0, c0
 
+    def _vmap_probe(self) -> list[Tensor]:
+        """The weights whose being vmap-batched sends a call to a torch-ops backend."""
+        return self._flat_weights
+
+    def _weight_like(self) -> Tensor:
+        """A tensor with the weights' dtype and device (the first weight; a quantized LSTM has no float one)."""
+        return self.weight_ih_l0
+
     def _check_dtype(self, x: Tensor) -> None:
-        w = self.weight_ih_l0
+        w = self._weight_like()
         if x.dtype != w.dtype:
             raise DTypeError(
                 f"RNN input dtype ({x.dtype}) does not match weight dtype ({w.dtype}): input has dtype {x.dtype} "
@@ -320,8 +329,8 @@ class LSTM(nn.Module):
                 f"input has {input.shape[-1]} features in its last dimension (shape {tuple(input.shape)})"
             )
         autocast = _autocast_enabled(input.device.type)
-        if autocast and input.is_floating_point() and input.dtype != self.weight_ih_l0.dtype:
-            input = input.to(self.weight_ih_l0.dtype)  # e.g. bf16 from an autocast layer before this one
+        if autocast and input.is_floating_point() and input.dtype != self._weight_like().dtype:
+            input = input.to(self._weight_like().dtype)  # e.g. bf16 from an autocast layer before this one
         self._check_dtype(input)
         batched = input.dim() == 3
         x = input if batched else input.unsqueeze(0 if cfg.batch_first else 1)

@@ -56,3 +56,45 @@ def export_run(run: Run, fmt: str = "onnx", out: Optional[str] = None) -> list[P
         paths.append(export.onnx(model, path, example_inputs(model)))
         log.info("exported %s", path)
     return paths
+
+
+def quantize_run(run: Run, out: Optional[str] = None) -> dict:
+    """int8 copies of every model of a finished run (``model-int8.safetensors``, ``model-k-int8.safetensors``),
+    loadable with :func:`lstmkit.load_model`; for classifiers, the test accuracy of the float and the int8
+    ensemble, recomputed from the run's test set."""
+    import numpy as np
+
+    from ..nn.quantized import quantize
+    from . import get_recipe
+    from .base import load_config
+
+    cfg = run.read_json("config.json")
+    if (run.path / "forecaster.safetensors").exists() and not run.model_path.exists():
+        raise ValueError(f"{run.path} holds a forecaster (lstmkit forecast); quantize its networks with "
+                         "lstmkit.quantize in Python")
+    members = load_members(run)
+    dest = Path(out) if out else run.path
+    dest.mkdir(parents=True, exist_ok=True)
+    quantized, paths = [], []
+    for k, model in enumerate(members):
+        q = quantize(model.eval())
+        path = dest / ("model-int8.safetensors" if k == 0 else f"model-{k}-int8.safetensors")
+        q.save(str(path))
+        quantized.append(q)
+        paths.append(path)
+    result: dict = {"files": [str(p) for p in paths],
+                    "float_bytes": sum(member_bytes(m) for m in members),
+                    "int8_bytes": sum(member_bytes(q) for q in quantized)}
+    recipe = get_recipe(cfg.get("recipe", "?"))
+    data = recipe.test_data(load_config(recipe, run), run)
+    if data is not None:
+        x, y, _ = data
+        for name, models in (("float32", members), ("int8", quantized)):
+            p = np.mean([m.predict(x, batch_size=256) for m in models], axis=0)
+            result[f"test_accuracy_{name}"] = float((p.argmax(-1) == np.asarray(y)).mean())
+    return result
+
+
+def member_bytes(model) -> int:
+    """Bytes of a model's weights as saved (its state_dict)."""
+    return sum(t.numel() * t.element_size() for t in model.state_dict().values())

@@ -1,0 +1,143 @@
+"""Compression benchmark: int8 LSTMs (lstmkit.quantize) against float32 and torch.ao's int8 torch.nn.LSTM.
+
+Usage:
+    python benchmarks/compress.py --out benchmarks/results/compress-cpu.md [--runs runs/japanese-vowels-...]
+    python benchmarks/compress.py --quick
+
+Latency, one thread, inference: a 100-step sequence at batch 1 and at batch 32, and streaming one step at a time
+at batch 1 (per step, the state carried). Implementations: torch.nn.LSTM (float32), torch.ao's dynamic int8
+torch.nn.LSTM (quantize_dynamic, per-tensor weight scales), lstmkit float32 and int8 (per-row scales; vanilla runs
+torch's int8 kernel), and a peephole + layer-norm variant in float32 and int8 (its kernel on the dequantized int8
+weights). Rows are interleaved round-robin in one run; medians of CPU time per call in microseconds, ratios to
+torch.ao's int8 LSTM on the same shape. Sizes are the bytes of the weights as saved. With --runs, each run's
+models are quantized and scored on the run's test set beside the float ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import lstmkit
+
+FEATURES = 40
+VARIANT = {"peephole": True, "layer_norm": True}
+
+
+def _bytes(module: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values() if isinstance(t, torch.Tensor))
+
+
+def _models(H: int) -> dict[str, torch.nn.Module]:
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(FEATURES, H).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ao = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(ref), {torch.nn.LSTM}, dtype=torch.qint8)[0]
+    vanilla = lstmkit.LSTM.from_torch(ref).eval()
+    variant = lstmkit.LSTM(FEATURES, H, **VARIANT).eval()
+    return {"torch.nn.LSTM float32": ref, "torch.ao int8 nn.LSTM": ao, "lstmkit float32": vanilla,
+            "lstmkit int8": lstmkit.quantize(vanilla), "lstmkit peephole+LN float32": variant,
+            "lstmkit peephole+LN int8": lstmkit.quantize(variant)}
+
+
+def _timed(fn: Callable[[], None]) -> float:
+    t0 = time.process_time()
+    fn()
+    return (time.process_time() - t0) * 1e6
+
+
+def bench(H: int, reps: int, steps: int) -> list[dict]:
+    models = _models(H)
+    x1, x32 = torch.randn(100, 1, FEATURES), torch.randn(100, 32, FEATURES)
+    frames = torch.randn(steps, 1, FEATURES)
+
+    def stream(m):
+        hx = None
+        for t in range(steps):
+            _, hx = m(frames[t:t + 1], hx)
+
+    cases = {"B=1, T=100": lambda m: m(x1), "B=32, T=100": lambda m: m(x32), "per step, B=1": stream}
+    times = {(c, n): [] for c in cases for n in models}
+    with torch.no_grad():
+        for m in models.values():  # warm-up
+            for run in cases.values():
+                run(m)
+        for _ in range(reps):
+            for c, run in cases.items():
+                for n, m in models.items():
+                    t = _timed(lambda run=run, m=m: run(m))
+                    times[(c, n)].append(t / steps if c.startswith("per step") else t)
+    rows = []
+    for c in cases:
+        base = statistics.median(times[(c, "torch.ao int8 nn.LSTM")])
+        for n, m in models.items():
+            med = statistics.median(times[(c, n)])
+            size = None if n.startswith("torch.ao") else _bytes(m)
+            rows.append({"H": H, "case": c, "impl": n, "us": med, "ratio": med / base, "bytes": size})
+    return rows
+
+
+def accuracy(run_dirs: list[str]) -> list[str]:
+    import numpy as np
+
+    from lstmkit.recipes import get_recipe
+    from lstmkit.recipes.base import Run, load_config, load_members
+
+    lines = ["", "## Accuracy of quantized recipe models", "",
+             "| run | test metric | float32 | int8 | change (points) |", "|---|---|---|---|---|"]
+    for d in run_dirs:
+        run = Run(Path(d), verbose=0)
+        cfg = run.read_json("config.json")
+        recipe = get_recipe(cfg["recipe"])
+        x, y, _ = recipe.test_data(load_config(recipe, run), run)
+        members = load_members(run)
+        accs = []
+        for models in (members, [lstmkit.quantize(m) for m in members]):
+            p = np.mean([m.predict(x, batch_size=256) for m in models], axis=0)
+            accs.append(float((p.argmax(-1) == np.asarray(y)).mean()) * 100)
+        lines.append(f"| {Path(d).name} ({len(members)} models) | accuracy % | {accs[0]:.2f} | {accs[1]:.2f} | "
+                     f"{accs[1] - accs[0]:+.2f} |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--runs", nargs="*", default=[])
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    sizes, reps, steps = ([256], 3, 20) if args.quick else ([256, 512], 11, 100)
+    rows = [r for H in sizes for r in bench(H, reps, steps)]
+    lines = ["# int8 LSTMs: latency and size, one thread", "",
+             f"`python benchmarks/compress.py{' --quick' if args.quick else ''}"
+             f"{' --runs ' + ' '.join(args.runs) if args.runs else ''}`; {platform.machine()}, Python "
+             f"{platform.python_version()}, torch {torch.__version__}. {FEATURES} input features, one layer. "
+             f"Medians of {reps} interleaved repetitions, CPU time per call (per step: {steps} steps fed one at a "
+             "time); ratios to torch.ao's int8 torch.nn.LSTM on the same shape (lower is faster).", "",
+             "| H | case | implementation | time (us) | ratio to torch.ao int8 | weights (KiB) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        size = "" if r["bytes"] is None else f"{r['bytes'] / 1024:.0f}"
+        lines.append(f"| {r['H']} | {r['case']} | {r['impl']} | {r['us']:.0f} | {r['ratio']:.2f} | {size} |")
+    if args.runs:
+        lines += accuracy(args.runs)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
