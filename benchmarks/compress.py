@@ -1,7 +1,7 @@
 """Compression benchmark: int8 LSTMs (lstmkit.quantize) against float32 and torch.ao's int8 torch.nn.LSTM.
 
 Usage:
-    python benchmarks/compress.py --out benchmarks/results/compress-cpu.md [--runs runs/japanese-vowels-...]
+    python benchmarks/compress.py --out benchmarks/results/compress-cpu.md [--runs RUN ...] [--prune RUN ...]
     python benchmarks/compress.py --quick
 
 Latency, one thread, inference: a 100-step sequence at batch 1 and at batch 32, and streaming one step at a time
@@ -10,7 +10,9 @@ torch.nn.LSTM (quantize_dynamic, per-tensor weight scales), lstmkit float32 and 
 torch's int8 kernel), and a peephole + layer-norm variant in float32 and int8 (its kernel on the dequantized int8
 weights). Rows are interleaved round-robin in one run; medians of CPU time per call in microseconds, ratios to
 torch.ao's int8 LSTM on the same shape. Sizes are the bytes of the weights as saved. With --runs, each run's
-models are quantized and scored on the run's test set beside the float ones.
+models are quantized and scored on the run's test set beside the float ones; with --prune, each classifier
+run's models are pruned (magnitude 50% and 80% of the LSTM weights; 25%, 50% and 75% of the hidden units),
+fine-tuned on the run's training data and scored on its test set.
 """
 
 from __future__ import annotations
@@ -109,10 +111,35 @@ def accuracy(run_dirs: list[str]) -> list[str]:
     return lines
 
 
+PRUNE_GRID = [(False, 0.5), (False, 0.8), (True, 0.25), (True, 0.5), (True, 0.75)]
+
+
+def pruning(run_dirs: list[str], epochs: int) -> list[str]:
+    import tempfile
+
+    from lstmkit.recipes.base import Run
+    from lstmkit.recipes.deploy import prune_run
+
+    lines = ["", f"## Pruning recipe models (fine-tuned {epochs} epochs on the run's training data)", "",
+             "| run | method | removed | parameters | LSTM zeros | test accuracy % (before -> after) | "
+             "test-set prediction CPU s (before -> after) |", "|---|---|---|---|---|---|---|"]
+    for d in run_dirs:
+        for structured, share in PRUNE_GRID:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = prune_run(Run(Path(d), verbose=0), share, structured, epochs, tmp)
+            lines.append(f"| {Path(d).name} | {'units' if structured else 'magnitude'} | {share:.0%} | "
+                         f"{r['params_before']} -> {r['params_after']} | {r['lstm_zeros_after']:.0%} | "
+                         f"{100 * r['test_accuracy_before']:.2f} -> {100 * r['test_accuracy_after']:.2f} | "
+                         f"{r['predict_cpu_seconds_before']:.2f} -> {r['predict_cpu_seconds_after']:.2f} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--runs", nargs="*", default=[])
+    ap.add_argument("--runs", nargs="*", default=[], help="runs whose models are quantized and scored")
+    ap.add_argument("--prune", nargs="*", default=[], help="classifier runs pruned (grid) and fine-tuned")
+    ap.add_argument("--prune-epochs", type=int, default=3)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -120,7 +147,8 @@ def main() -> None:
     rows = [r for H in sizes for r in bench(H, reps, steps)]
     lines = ["# int8 LSTMs: latency and size, one thread", "",
              f"`python benchmarks/compress.py{' --quick' if args.quick else ''}"
-             f"{' --runs ' + ' '.join(args.runs) if args.runs else ''}`; {platform.machine()}, Python "
+             f"{' --runs ' + ' '.join(args.runs) if args.runs else ''}"
+             f"{' --prune ' + ' '.join(args.prune) if args.prune else ''}`; {platform.machine()}, Python "
              f"{platform.python_version()}, torch {torch.__version__}. {FEATURES} input features, one layer. "
              f"Medians of {reps} interleaved repetitions, CPU time per call (per step: {steps} steps fed one at a "
              "time); ratios to torch.ao's int8 torch.nn.LSTM on the same shape (lower is faster).", "",
@@ -131,6 +159,8 @@ def main() -> None:
         lines.append(f"| {r['H']} | {r['case']} | {r['impl']} | {r['us']:.0f} | {r['ratio']:.2f} | {size} |")
     if args.runs:
         lines += accuracy(args.runs)
+    if args.prune:
+        lines += pruning(args.prune, args.prune_epochs)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -202,6 +202,33 @@ def quantize_cmd(run: str, out: Optional[str]) -> None:
         click.echo(f"  test accuracy: {res['test_accuracy_float32']:.4f} float32, {res['test_accuracy_int8']:.4f} int8")
 
 
+@main.command("prune", context_settings=CONTEXT)
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--sparsity", type=click.FloatRange(0.0, 1.0, max_open=True), required=True,
+              help="The share removed: of the LSTM weights (magnitude), or of each layer's units (--structured).")
+@click.option("--structured", is_flag=True, help="Remove whole hidden units: a smaller LSTM that runs faster.")
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(0), help="Fine-tuning epochs.")
+@click.option("--out", type=click.Path(file_okay=False), default=None)
+def prune_cmd(run: str, sparsity: float, structured: bool, epochs: int, out: Optional[str]) -> None:
+    """Prune a trained classifier run's models and fine-tune them on its training data: model-pruned.safetensors
+    (per member), with parameters, test accuracy and prediction time before and after.
+
+    \b
+    Example:
+      lstmkit prune runs/japanese-vowels-... --sparsity 0.5 --structured
+    """
+    from .recipes.deploy import prune_run
+
+    res = _guard(prune_run, _open_dir(run), sparsity, structured, epochs, out)
+    for f in res["files"]:
+        click.echo(f)
+    click.echo(f"  parameters: {res['params_before']} -> {res['params_after']}; zeros in the LSTM weights: "
+               f"{res['lstm_zeros_after']:.1%}")
+    click.echo(f"  test accuracy: {res['test_accuracy_before']:.4f} -> {res['test_accuracy_after']:.4f}; "
+               f"prediction CPU time {res['predict_cpu_seconds_before']:.2f} s -> "
+               f"{res['predict_cpu_seconds_after']:.2f} s")
+
+
 @main.command("export", context_settings=CONTEXT)
 @click.argument("run", type=click.Path(exists=True, file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)

@@ -443,6 +443,11 @@ class Recipe:
     def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
         raise NotImplementedError
 
+    def train_data(self, cfg: RecipeConfig, run: Optional[Run] = None) -> Optional[tuple[Any, np.ndarray, Any]]:
+        """(x_train, y_train, validation_data or None) as :meth:`train` fits them, for fine-tuning a trained
+        run's models (``lstmkit prune``); None = not available. Classifiers with sparse integer labels."""
+        return None
+
     def test_data(self, cfg: RecipeConfig, run: Run) -> Optional[tuple[Any, np.ndarray, list[str]]]:
         """(x_test, y_test, classes) rebuilt from a run's config, for :meth:`evaluate`; None = not available."""
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -59,14 +59,18 @@ class MnistRows(Recipe):
             cfg.model.hidden_size, cfg.train.epochs, cfg.train.ensemble = 64, 3, 1
         return cfg
 
-    def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
-        (x, y), (xt, yt) = load_mnist()
+    def train_data(self, cfg: RecipeConfig, run: Optional[Run] = None):
+        (x, y), _ = load_mnist()
         x = _pixels(x)
         if cfg.data.n_train:
             x, y = x[: cfg.data.n_train + cfg.data.validation], y[: cfg.data.n_train + cfg.data.validation]
-        xt, yt = _mnist_test(xt, yt, cfg.data)
         v = cfg.data.validation  # the last images of the training set, as Keras' validation_split takes them
-        x_tr, y_tr, x_val, y_val = x[:-v], y[:-v], x[-v:], y[-v:]
+        return x[:-v], y[:-v], (x[-v:], y[-v:])
+
+    def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
+        x_tr, y_tr, (x_val, y_val) = self.train_data(cfg, run)
+        _, (xt, yt) = load_mnist()
+        xt, yt = _mnist_test(xt, yt, cfg.data)
         build = lambda: Sequential([*lstm_stack(cfg.model, input_shape=(28, 28)),  # noqa: E731
                                     Dense(10, activation="softmax")])
         models, history = train_members(build, run, cfg.train, "sparse_categorical_crossentropy", ["accuracy"],
@@ -145,13 +149,22 @@ class JapaneseVowels(Recipe):
             cfg.train.epochs, cfg.train.ensemble = 8, 1
         return cfg
 
-    def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
+    def _split(self, cfg: RecipeConfig):
         (xs, y), (xts, yt) = load_japanese_vowels()
         if cfg.data.validation:
             tr, val = stratified_split(y, cfg.data.validation, seed=cfg.train.seed)
         else:
             tr, val = np.arange(len(y)), np.arange(0)
         mean, std = _standardise([xs[i] for i in tr])
+        return xs, y, xts, yt, tr, val, mean, std
+
+    def train_data(self, cfg: RecipeConfig, run: Optional[Run] = None):
+        xs, y, _, _, tr, val, mean, std = self._split(cfg)
+        x = _vowel_frames(xs, mean, std, 29)  # (270, 29, 12)
+        return x[tr], y[tr], (x[val], y[val]) if len(val) else None
+
+    def train(self, cfg: RecipeConfig, run: Run, quick: bool) -> dict:
+        xs, y, xts, yt, tr, val, mean, std = self._split(cfg)
         x = _vowel_frames(xs, mean, std, 29)  # (270, 29, 12)
         # a standardised frame is never exactly all-zero, so Masking(0) marks only the padding
         build = lambda: Sequential([Masking(0.0, input_shape=(29, 12)), *lstm_stack(cfg.model),  # noqa: E731
