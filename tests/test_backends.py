@@ -103,3 +103,20 @@ def test_registering_a_backend_slots_into_auto():
         assert lstmkit.LSTM(3, 128).backend_info().startswith("native")  # vanilla still goes to native
     finally:
         del BACKENDS["recording-test"]
+
+
+def test_auto_streams_single_steps_on_the_reference_loop():
+    """Frame-by-frame inference: the fused kernel's per-call setup costs more than the loop on 1-2 steps."""
+    import lstmkit
+    from lstmkit.kernels import BACKENDS, select_backend
+
+    m = lstmkit.LSTM(4, 8, peephole=True).eval()
+    x = torch.zeros(1, 1, 4)
+    with torch.no_grad():
+        one = select_backend("auto", m._request(x, False, batch=1, steps=1))
+        many = select_backend("auto", m._request(x, False, batch=1, steps=8))
+    assert one.backend.name == "reference" and "per-call setup" in one.reason
+    if BACKENDS["fused"].unsupported(m._request(x, False, batch=1, steps=8)) is None:
+        assert many.backend.name == "fused"
+        trained = select_backend("auto", m.train()._request(x.requires_grad_(), False, batch=1, steps=1))
+        assert trained.backend.name == "fused"  # training keeps the hand-written BPTT

@@ -39,6 +39,7 @@ class Request:
     exporting: bool = False  # torch.onnx.export is tracing: the "onnx" backend's placeholders run
     capture: str = ""  # "trace" (torch.jit.trace), "export" (torch.export), "compile" (torch.compile) or ""
     int8: bool = False  # the module holds int8 weights (lstmkit.quantize): the "int8" backend applies
+    steps: int = 0  # time steps in the call (0: unknown)
 
 
 def graph_capture() -> str:

@@ -224,7 +224,7 @@ class LSTM(nn.Module):
         return StackWeights(layers, self._flat_weights)
 
     def _request(self, like: Tensor, return_gates: bool, packed: bool = False, batch: int = 0,
-                 hx=None) -> Request:
+                 hx=None, steps: int = 0) -> Request:
         params = list(self.parameters())
         grad = torch.is_grad_enabled() and (like.requires_grad or any(p.requires_grad for p in params))
         vmapped = under_vmap([like, *(hx or ()), *self._vmap_probe()])
@@ -233,7 +233,7 @@ class LSTM(nn.Module):
             raise NotImplementedError("a PackedSequence cannot be exported to ONNX; export padded input with "
                                       "lengths=... instead (the graph then takes a lengths input)")
         return Request(self.config, like.device, like.dtype, self.training, return_gates, grad, packed, batch,
-                       vmapped, exporting, "" if exporting else graph_capture(), self._INT8)
+                       vmapped, exporting, "" if exporting else graph_capture(), self._INT8, steps)
 
     def backend_info(self, return_gates: bool = False, batch: int = 0) -> str:
         """Which backend a forward call would use now (device, dtype, grad mode, train/eval), for a batch of
@@ -342,7 +342,7 @@ class LSTM(nn.Module):
                              f"(shape {tuple(input.shape)})")
         lens = check_lengths(lengths, T, B)
         h0, c0 = self._initial_state(hx, B, x, batched)
-        req = self._request(x, return_gates, batch=B, hx=(h0, c0))
+        req = self._request(x, return_gates, batch=B, hx=(h0, c0), steps=T)
         backend = select_backend(cfg.backend, req).backend
         if autocast and backend.name != "native":
             # Only torch's own kernel has autocast rules; the fused and reference backends run in the
