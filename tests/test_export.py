@@ -180,3 +180,14 @@ def test_functional_model_and_cell(tmp_path):
     with torch.no_grad():
         want = cell(x, (h, c))
     _close(_run(path, {"input": x, "h": h, "c": c}), want)
+
+
+def test_a_quantized_model_exports_its_rounded_weights_in_float(tmp_path, caplog):
+    q = lstmkit.quantize(_randomised(lstmkit.LSTM(3, 6, peephole=True)))
+    x = torch.randn(4, 2, 3)
+    with caplog.at_level("WARNING"):
+        path = export.onnx(q, tmp_path / "q.onnx", x)
+    assert "quantize_dynamic" in caplog.text
+    with torch.no_grad():
+        y, (h, c) = q(x)
+    _close(_run(path, {"input": x}), [y, h, c])

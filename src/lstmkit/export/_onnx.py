@@ -373,6 +373,12 @@ def onnx(model: nn.Module, path: Union[str, Path], example_input: Any, *, kwargs
             isinstance(example_input, tuple) and any(isinstance(a, PackedSequence) for a in example_input)):
         raise NotImplementedError("a PackedSequence cannot be exported to ONNX; export padded input with "
                                   "kwargs={'lengths': lengths} instead (the graph then takes a lengths input)")
+    from ..nn.quantized import is_quantized
+
+    if is_quantized(model):
+        log.warning("exporting a quantized model: its LSTMs go into the graph in float32 with the int8-rounded "
+                    "weights; for int8 in onnxruntime, quantize the exported graph with "
+                    "onnxruntime.quantization.quantize_dynamic")
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     kwargs = dict(kwargs or {})
     flat_in = _flatten(args) + _flatten(list(kwargs.values()))
