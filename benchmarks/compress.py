@@ -111,6 +111,32 @@ def accuracy(run_dirs: list[str]) -> list[str]:
     return lines
 
 
+FORECAST_SERIES = ("airline", "co2", "sunspots", "sunspots_yearly")
+
+
+def forecasting() -> list[str]:
+    """LSTMForecaster's defaults fitted on each bundled series less its last 2 periods (at most 24 steps), then
+    those steps forecast by the float and the int8 forecaster."""
+    from lstmkit.data.series import SERIES, load_series
+    from lstmkit.forecast import LSTMForecaster, metrics
+
+    lines = ["", "## Forecasts of quantized LSTMForecasters (MASE on the held-out steps)", "",
+             "| series | horizon | float32 MASE | int8 MASE | change |", "|---|---|---|---|---|"]
+    for name in FORECAST_SERIES:
+        if name not in SERIES:
+            continue
+        s = load_series(name)
+        h = min(24, 2 * s.period) if s.period > 1 else 10
+        train, truth = s.values[:-h], s.values[-h:]
+        torch.manual_seed(0)
+        fc = LSTMForecaster(h, period=s.period).fit(train)
+        q = lstmkit.quantize(fc)
+        m0 = metrics.mase(fc.predict(), truth, train, s.period)
+        m1 = metrics.mase(q.predict(), truth, train, s.period)
+        lines.append(f"| {name} | {h} | {m0:.4f} | {m1:.4f} | {100 * (m1 - m0) / m0:+.2f}% |")
+    return lines
+
+
 PRUNE_GRID = [(False, 0.5), (False, 0.8), (True, 0.25), (True, 0.5), (True, 0.75)]
 
 
@@ -140,20 +166,25 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", default=[], help="runs whose models are quantized and scored")
     ap.add_argument("--prune", nargs="*", default=[], help="classifier runs pruned (grid) and fine-tuned")
     ap.add_argument("--prune-epochs", type=int, default=3)
+    ap.add_argument("--forecast", action="store_true", help="quantized LSTMForecasters on the bundled series")
+    ap.add_argument("--no-latency", action="store_true", help="only the accuracy parts")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(1)
     sizes, reps, steps = ([256], 3, 20) if args.quick else ([256, 512], 11, 100)
-    rows = [r for H in sizes for r in bench(H, reps, steps)]
+    rows = [] if args.no_latency else [r for H in sizes for r in bench(H, reps, steps)]
     lines = ["# int8 LSTMs: latency and size, one thread", "",
              f"`python benchmarks/compress.py{' --quick' if args.quick else ''}"
              f"{' --runs ' + ' '.join(args.runs) if args.runs else ''}"
-             f"{' --prune ' + ' '.join(args.prune) if args.prune else ''}`; {platform.machine()}, Python "
+             f"{' --prune ' + ' '.join(args.prune) if args.prune else ''}{' --forecast' if args.forecast else ''}"
+             f"{' --no-latency' if args.no_latency else ''}`"
+             f"; {platform.machine()}, Python "
              f"{platform.python_version()}, torch {torch.__version__}. {FEATURES} input features, one layer. "
              f"Medians of {reps} interleaved repetitions, CPU time per call (per step: {steps} steps fed one at a "
-             "time); ratios to torch.ao's int8 torch.nn.LSTM on the same shape (lower is faster).", "",
-             "| H | case | implementation | time (us) | ratio to torch.ao int8 | weights (KiB) |",
-             "|---|---|---|---|---|---|"]
+             "time); ratios to torch.ao's int8 torch.nn.LSTM on the same shape (lower is faster)."]
+    if rows:
+        lines += ["", "| H | case | implementation | time (us) | ratio to torch.ao int8 | weights (KiB) |",
+                  "|---|---|---|---|---|---|"]
     for r in rows:
         size = "" if r["bytes"] is None else f"{r['bytes'] / 1024:.0f}"
         lines.append(f"| {r['H']} | {r['case']} | {r['impl']} | {r['us']:.0f} | {r['ratio']:.2f} | {size} |")
@@ -161,6 +192,8 @@ def main() -> None:
         lines += accuracy(args.runs)
     if args.prune:
         lines += pruning(args.prune, args.prune_epochs)
+    if args.forecast:
+        lines += forecasting()
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -83,3 +83,22 @@ def test_bad_requests():
         lstmkit.quantize(lstmkit.LSTM(3, 4, dtype=torch.float64))
     with pytest.raises(RuntimeError, match="inference"):
         q.train()
+
+
+def test_forecaster_quantizes_saves_and_loads(tmp_path):
+    import numpy as np
+
+    from lstmkit.forecast import LSTMForecaster
+
+    t = np.arange(120)
+    y = 10 + np.sin(2 * np.pi * t / 12) + 0.01 * t + np.random.default_rng(0).normal(0, 0.1, 120)
+    fc = LSTMForecaster(6, period=12, steps=40, ensemble=2).fit(y)
+    q = lstmkit.quantize(fc)
+    assert all(lstmkit.nn.quantized.is_quantized(n) for n in q.networks)
+    assert not any(lstmkit.nn.quantized.is_quantized(n) for n in fc.networks)
+    np.testing.assert_allclose(q.predict(), fc.predict(), rtol=0.02)
+    back = LSTMForecaster.load(q.save(tmp_path / "q.safetensors"))
+    np.testing.assert_allclose(back.predict(), q.predict(), rtol=1e-6)
+    assert (tmp_path / "q.safetensors").stat().st_size < fc.save(tmp_path / "f.safetensors").stat().st_size
+    with pytest.raises(ValueError, match="quantized already"):
+        q.quantize()

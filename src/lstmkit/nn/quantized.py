@@ -199,12 +199,17 @@ class _Lazy(Sequence):
 
 def quantize(model: nn.Module) -> nn.Module:
     """An int8 copy of ``model``: every :class:`lstmkit.LSTM` inside it (a bare one, a Keras-style layer's,
-    a recipe model's) replaced by a :class:`QuantizedLSTM`, the rest untouched. The original is not changed.
+    a recipe model's, an ``LSTMForecaster``'s networks) replaced by a :class:`QuantizedLSTM`, the rest
+    untouched. The original is not changed.
 
     >>> m = nn.Sequential(nn.Linear(4, 4))
     >>> quantize(LSTM(4, 8).eval()).extra_repr()
     '4, 8, int8'
     """
+    if not isinstance(model, nn.Module) and callable(getattr(model, "quantize", None)):
+        return model.quantize()  # an lstmkit.forecast.LSTMForecaster: its networks
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"quantize needs a torch.nn.Module or an LSTMForecaster, got {type(model).__name__}")
     if any(isinstance(m, QuantizedLSTM) for m in model.modules()):
         raise ValueError("the model is quantized already (it holds a QuantizedLSTM); quantize the float model")
     if not any(isinstance(m, LSTM) for m in model.modules()):
