@@ -16,6 +16,7 @@ EXTRAS = {
     "forecast": "lstmkit.forecast's statistical models (statsmodels)",
     "gpu": "the Triton GPU backend (triton)",
     "deploy": "ONNX export (onnx, onnxruntime)",
+    "sklearn": "the scikit-learn estimators (scikit-learn >= 1.6)",
 }
 
 
