@@ -71,3 +71,28 @@ def test_grid_search_over_sizes_and_variants_in_processes():
     assert len(grid.cv_results_["mean_test_score"]) == 4
     scores = cross_val_score(LSTMRegressor(max_iter=20, random_state=0), X, X[:, -1, 0], cv=3)
     assert np.isfinite(scores).all()
+
+
+def test_partial_fit_and_optuna_search_with_pruning():
+    optuna = pytest.importorskip("optuna")
+    integration = pytest.importorskip("optuna_integration")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(120, 6, 1)).astype(np.float32)
+    y = (X[:, :, 0].mean(1) > 0).astype(int)
+    clf = LSTMClassifier(hidden_size=8, random_state=0)
+    for _ in range(5):
+        clf.partial_fit(X, y, classes=[0, 1])  # one epoch each, Adam's state kept
+    assert clf.n_iter_ == 5 and clf.loss_curve_[-1] < clf.loss_curve_[0]
+    with pytest.raises(ValueError, match="classes must be passed"):
+        LSTMClassifier().partial_fit(X, y)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dist = optuna.distributions
+    search = integration.OptunaSearchCV(
+        LSTMClassifier(random_state=0), {"hidden_size": dist.IntDistribution(4, 32, log=True),
+                                         "lr": dist.FloatDistribution(1e-3, 5e-2, log=True),
+                                         "cell": dist.CategoricalDistribution([None, {"peephole": True}])},
+        cv=3, n_trials=6, enable_pruning=True, max_iter=8, random_state=0)
+    search.fit(X, y)
+    states = {t.state.name for t in search.study_.trials}
+    assert len(search.study_.trials) == 6 and states <= {"COMPLETE", "PRUNED"}
+    assert set(search.best_params_) == {"hidden_size", "lr", "cell"} and search.score(X, y) > 0.6

@@ -17,6 +17,7 @@ EXTRAS = {
     "gpu": "the Triton GPU backend (triton)",
     "deploy": "ONNX export (onnx, onnxruntime)",
     "sklearn": "the scikit-learn estimators (scikit-learn >= 1.6)",
+    "tune": "hyper-parameter search with pruning (optuna, optuna-integration)",
 }
 
 

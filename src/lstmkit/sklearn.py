@@ -141,8 +141,8 @@ class _LSTMEstimator(BaseEstimator):
 
     # --- training ---------------------------------------------------------------------------------------
 
-    def _fit(self, x: torch.Tensor, lengths: Optional[torch.Tensor], target: torch.Tensor, n_out: int):
-        if len(x) == 0:
+    def _check_params(self, n: int) -> None:
+        if n == 0:
             raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required")
         for name in ("hidden_size", "num_layers", "max_iter", "batch_size", "n_iter_no_change"):
             v = getattr(self, name)
@@ -150,38 +150,54 @@ class _LSTMEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         if not 0.0 <= self.validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
+
+    def _build(self, n_in: int, n_out: int, fresh: bool) -> None:
+        """The network (a new one unless warm-starting one of the same shape) and its optimizer."""
+        if fresh or getattr(self, "_net_shape", None) != (n_in, n_out):
+            self.net_ = _Net(n_in, n_out, int(self.hidden_size), int(self.num_layers), bool(self.bidirectional),
+                             float(self.dropout), self._cell())
+            self._net_shape = (n_in, n_out)
+            self._optimizer = None
+        if getattr(self, "_optimizer", None) is None:
+            self._optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        self.n_step_features_ = n_in
+
+    def _epoch(self, x, lengths, target, rows: np.ndarray, gen: np.random.Generator) -> float:
+        """One pass over ``rows`` in shuffled minibatches; the mean training loss."""
+        self.net_.train()
+        rows = rows.copy()
+        gen.shuffle(rows)
+        total, bs = 0.0, int(self.batch_size)
+        for s in range(0, len(rows), bs):
+            idx = torch.as_tensor(rows[s:s + bs])
+            self._optimizer.zero_grad()
+            loss = self._loss(self.net_(x[idx], None if lengths is None else lengths[idx]), target[idx])
+            loss.backward()
+            self._optimizer.step()
+            total += float(loss.detach()) * len(idx)
+        self.net_.eval()
+        return total / max(len(rows), 1)
+
+    def _seed(self) -> int:
+        return int(self.random_state) if self.random_state is not None else int(np.random.randint(2 ** 31))
+
+    def _fit(self, x: torch.Tensor, lengths: Optional[torch.Tensor], target: torch.Tensor, n_out: int):
+        self._check_params(len(x))
         with torch.random.fork_rng(devices=[]):
-            seed = self.random_state if self.random_state is not None else np.random.randint(2 ** 31)
-            torch.manual_seed(int(seed))
-            gen = np.random.default_rng(int(seed))
-            fresh = not (self.warm_start and hasattr(self, "net_"))
-            if fresh or getattr(self, "_net_shape", None) != (x.shape[-1], n_out):
-                self.net_ = _Net(x.shape[-1], n_out, int(self.hidden_size), int(self.num_layers),
-                                 bool(self.bidirectional), float(self.dropout), self._cell())
-                self._net_shape = (x.shape[-1], n_out)
-            self.n_step_features_ = x.shape[-1]
+            seed = self._seed()
+            torch.manual_seed(seed)
+            gen = np.random.default_rng(seed)
+            self._build(x.shape[-1], n_out, fresh=not (self.warm_start and hasattr(self, "net_")))
             n = len(x)
             order = gen.permutation(n)
             n_val = max(1, int(round(n * self.validation_fraction))) if self.early_stopping and n >= 10 else 0
             val, tr = order[:n_val], order[n_val:]
-            opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             best, best_state, waited = np.inf, None, 0
             self.loss_curve_, self.validation_scores_ = [], []
             for _ in range(int(self.max_iter)):
-                self.net_.train()
-                gen.shuffle(tr)
-                total = 0.0
-                for s in range(0, len(tr), int(self.batch_size)):
-                    idx = torch.as_tensor(tr[s:s + int(self.batch_size)])
-                    opt.zero_grad()
-                    loss = self._loss(self.net_(x[idx], None if lengths is None else lengths[idx]), target[idx])
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                self.loss_curve_.append(total / max(len(tr), 1))
+                self.loss_curve_.append(self._epoch(x, lengths, target, tr, gen))
                 monitor = self.loss_curve_[-1]
                 if n_val:
-                    self.net_.eval()
                     with torch.no_grad():
                         vi = torch.as_tensor(val)
                         monitor = float(self._loss(self.net_(x[vi], None if lengths is None else lengths[vi]),
@@ -198,7 +214,22 @@ class _LSTMEstimator(BaseEstimator):
             if best_state is not None:  # early stopping: the best validation epoch's weights
                 self.net_.load_state_dict(best_state)
             self.n_iter_ = len(self.loss_curve_)  # epochs run (scikit-learn's name)
-        self.net_.eval()
+        return self
+
+    def _partial(self, x, lengths, target, n_out: int):
+        """One epoch over the batch given, continuing the network and optimizer of earlier calls."""
+        self._check_params(len(x))
+        first = not hasattr(self, "net_")
+        if first or not hasattr(self, "_partial_seed"):  # (after fit, partial_fit goes on from its network)
+            self._partial_seed = self._seed()
+        if first:
+            self.n_iter_, self.loss_curve_ = 0, []
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._partial_seed + self.n_iter_)
+            gen = np.random.default_rng(self._partial_seed + self.n_iter_)
+            self._build(x.shape[-1], n_out, fresh=first)
+            self.loss_curve_.append(self._epoch(x, lengths, target, np.arange(len(x)), gen))
+        self.n_iter_ += 1
         return self
 
     def _outputs(self, X: Any) -> np.ndarray:
@@ -211,6 +242,7 @@ class _LSTMEstimator(BaseEstimator):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        state.pop("_optimizer", None)  # a later partial_fit starts a fresh Adam state
         net = state.pop("net_", None)
         if net is not None:
             from safetensors.torch import save
@@ -254,6 +286,27 @@ class LSTMClassifier(ClassifierMixin, _LSTMEstimator):
             raise ValueError(f"the classifier needs samples of at least 2 classes; got 1 class ({self.classes_[0]!r})")
         return self._fit(x, lengths, torch.as_tensor(encoded, dtype=torch.long), len(self.classes_))
 
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "LSTMClassifier":
+        """One epoch on (X, y), continuing from earlier calls (incremental learning, and what Optuna's
+        ``OptunaSearchCV(enable_pruning=True)`` drives). The first call needs ``classes``: every label."""
+        _require_y(self, y)
+        first = not hasattr(self, "net_")
+        x, lengths, y = self._sequences(X, y, reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self.classes_ = np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise ValueError("the classifier needs at least 2 classes")
+        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            raise ValueError(f"classes={classes!r} is not the same as on the first call ({self.classes_!r})")
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds labels not in classes: {unknown[:5].tolist()}")
+        encoded = np.searchsorted(self.classes_, y)
+        return self._partial(x, lengths, torch.as_tensor(encoded, dtype=torch.long), len(self.classes_))
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """(n, n_classes) class probabilities, columns in the order of ``classes_``."""
         check_is_fitted(self, "net_")
@@ -283,6 +336,22 @@ class LSTMRegressor(RegressorMixin, _LSTMEstimator):
         self.y_std_[self.y_std_ == 0] = 1.0
         target = torch.as_tensor((y2 - self.y_mean_) / self.y_std_, dtype=torch.float32)
         return self._fit(x, lengths, target, y2.shape[1])
+
+    def partial_fit(self, X: Any, y: Any) -> "LSTMRegressor":
+        """One epoch on (X, y), continuing from earlier calls; the targets' scaling is fixed by the first."""
+        _require_y(self, y)
+        first = not hasattr(self, "net_")
+        x, lengths, y = self._sequences(X, y, reset=first)
+        y = np.asarray(y, dtype=np.float64)
+        y2 = y.reshape(len(y), -1)
+        if first:
+            self._y_1d = y.ndim == 1
+            self.y_mean_, self.y_std_ = y2.mean(0), y2.std(0)
+            self.y_std_[self.y_std_ == 0] = 1.0
+        elif y2.shape[1] != len(self.y_mean_):
+            raise ValueError(f"y has {y2.shape[1]} target(s), the first partial_fit had {len(self.y_mean_)}")
+        target = torch.as_tensor((y2 - self.y_mean_) / self.y_std_, dtype=torch.float32)
+        return self._partial(x, lengths, target, y2.shape[1])
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
