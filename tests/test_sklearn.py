@@ -36,6 +36,9 @@ def test_variable_length_sequences_are_padded_and_masked():
     alone = clf.predict_proba([xs[0], xs[0][:3]])[0]  # the same sequence, batched with a shorter one
     with_long = clf.predict_proba([xs[0], np.concatenate([xs[0], xs[0]])])[0]
     np.testing.assert_allclose(alone, with_long, atol=1e-6)  # padding never reaches a sequence's result
+    same = clf.predict_proba([xs[0], xs[0]])  # equal lengths, and an array of them: read as sequences too
+    np.testing.assert_allclose(same, clf.predict_proba(np.stack([xs[0], xs[0]])), atol=1e-6)
+    np.testing.assert_allclose(same[0], alone, atol=1e-6)
     with pytest.raises(ValueError, match="features per step"):
         clf.predict([np.zeros((4, 3), np.float32), np.zeros((5, 3), np.float32)])
 

@@ -89,8 +89,13 @@ class _LSTMEstimator(BaseEstimator):
 
     def _sequences(self, X: Any, y: Any = None, reset: bool = True):
         """X -> (float32 tensor (n, T, F), lengths (n,) or None[, y]); scikit-learn's validation for arrays."""
-        if isinstance(X, (list, tuple)) and len(X) and all(hasattr(a, "shape") for a in X) and \
-                len({np.shape(a)[0] for a in X}) > 1:
+        ragged_fit = not reset and getattr(self, "_ragged", False)
+        if ragged_fit and isinstance(X, np.ndarray) and X.ndim in (2, 3):
+            X = list(X)  # fitted on a list of sequences: an array of equal-length ones reads the same way
+        listed = isinstance(X, (list, tuple)) and len(X) > 0 and all(hasattr(a, "shape") for a in X)
+        if listed and (ragged_fit or (reset and len({np.shape(a)[0] for a in X}) > 1)):
+            if reset:
+                self._ragged = True
             seqs = [np.asarray(a, dtype=np.float32) for a in X]
             seqs = [a[:, None] if a.ndim == 1 else a for a in seqs]
             widths = {a.shape[1] for a in seqs}
@@ -117,6 +122,8 @@ class _LSTMEstimator(BaseEstimator):
             y = column_or_1d(np.asarray(y), warn=True)
             check_consistent_length(seqs, y)
             return (*out, y)
+        if reset:
+            self._ragged = False
         kwargs = dict(reset=reset, allow_nd=True, dtype=[np.float32, np.float64])
         if y is None:
             X = validate_data(self, X, **kwargs)
